@@ -1,0 +1,32 @@
+# The two commands: `make run` and `make test`. Both go through `make install`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changed. torch is pinned to the CPU build this machine
+# class carries; the web/inference images in docker/ install without it.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[convert,dev]'
+	@touch $@
+
+run: install
+	$(BIN)/python manage.py runstack
+
+# pytest exits 5 when it collected nothing: that must fail, not pass silently.
+test: install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

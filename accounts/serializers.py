@@ -1,0 +1,56 @@
+from rest_framework import serializers
+
+from accounts.models import ApiKey, AuditLog, Membership, Organization
+
+
+class ApiKeyOut(serializers.ModelSerializer):
+    prefix = serializers.CharField(source="display_prefix")
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "mode", "prefix", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    secret = serializers.CharField(help_text="Shown once. Store it now: it cannot be retrieved again.")
+
+    class Meta(ApiKeyOut.Meta):
+        fields = [*ApiKeyOut.Meta.fields, "secret"]
+
+
+class ApiKeyIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiKey.Scope.values), min_length=1)
+    mode = serializers.ChoiceField(choices=ApiKey.Mode.values, default=ApiKey.Mode.LIVE)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class OrganizationOut(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "slug", "name", "created_at"]
+
+
+class OrganizationIn(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    slug = serializers.SlugField(max_length=50, required=False, allow_blank=True)
+
+
+class MembershipOut(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "created_at"]
+
+
+class RoleIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.values)
+
+
+class AuditLogOut(serializers.ModelSerializer):
+    actor = serializers.EmailField(source="actor.email", default=None)
+
+    class Meta:
+        model = AuditLog
+        fields = ["id", "action", "actor", "target", "ip_address", "details", "created_at"]

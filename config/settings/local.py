@@ -1,0 +1,15 @@
+"""The embedded default: SQLite, embedded Redis, local disk. A secret key is made once."""
+
+import secrets
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, env_bool
+
+DEBUG = env_bool("DEBUG", True)
+
+if not SECRET_KEY:  # noqa: F405
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()

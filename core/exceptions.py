@@ -1,0 +1,73 @@
+"""The one DRF exception handler, and JSON 404/500 pages for the API paths.
+
+Unknown exceptions become a generic 500. They are logged with their type and traceback only:
+never with the request body, which may hold a buyer's payload.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from core.errors import ApplicationError
+
+logger = logging.getLogger("modelbay.errors")
+
+_DRF_CODES = {
+    drf.NotAuthenticated: ("authentication_failed", "Send a valid API key as 'Authorization: Bearer mb_live_...' or log in."),
+    drf.AuthenticationFailed: ("authentication_failed", None),
+    drf.PermissionDenied: ("permission_denied", None),
+    drf.NotFound: ("not_found", None),
+    drf.MethodNotAllowed: ("method_not_allowed", None),
+    drf.NotAcceptable: ("not_acceptable", None),
+    drf.UnsupportedMediaType: ("unsupported_media_type", None),
+    drf.Throttled: ("rate_limited", None),
+    drf.ParseError: ("malformed_request", None),
+    drf.ValidationError: ("invalid_input", "Some fields are invalid; see details."),
+}
+
+
+def _body(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        return Response(_body("not_found", "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response(_body("permission_denied", "You are not allowed to do this."), status=403)
+    if isinstance(exc, drf.APIException):
+        code, message = next(
+            ((c, m) for cls, (c, m) in _DRF_CODES.items() if isinstance(exc, cls)),
+            ("invalid_request", None),
+        )
+        details = exc.detail if isinstance(exc, drf.ValidationError) else {}
+        if isinstance(details, list):
+            details = {"non_field_errors": details}
+        response = Response(
+            _body(code, message or str(exc.detail), details), status=exc.status_code
+        )
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            response["WWW-Authenticate"] = 'Bearer realm="modelbay"'
+            response.status_code = 401
+        return response
+    view = context.get("view")
+    logger.error(
+        "unhandled %s in %s", type(exc).__name__, type(view).__name__ if view else "?",
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return Response(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return JsonResponse(_body("not_found", f"Nothing at {request.path}."), status=404)
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)

@@ -1,0 +1,101 @@
+"""Shared fixtures: the embedded Redis when no REDIS_URL is given, personas, worker processes.
+
+Personas (STYLE.md): `vendor`, `buyer`, `outsider` (another tenant) and `staff`. Each comes with
+an owner user, an organization and an API key holding every scope, plus a client using it.
+"""
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts import key_cache
+from accounts.models import ApiKey, Organization, User
+from accounts.services import api_key_create
+from core import embedded_redis
+from core.redis import get_redis, reset_redis
+from tests.factories import MembershipFactory, UserFactory
+from tests.workers import WorkerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    """A real Redis for the whole run: the configured one, or an embedded one on a unix socket."""
+    process = None
+    if not os.environ.get("REDIS_URL"):
+        process = embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, data_dir=settings.VAR_DIR / "redis")
+    reset_redis()
+    get_redis().flushdb()
+    yield
+    if process is not None:
+        embedded_redis.stop(process)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache():
+    key_cache.clear()
+    yield
+    key_cache.clear()
+
+
+@dataclass
+class Persona:
+    user: User
+    organization: Organization
+    api_key: ApiKey
+    secret: str
+    client: APIClient
+
+
+def make_persona(slug: str, *, staff: bool = False, scopes: list[str] | None = None) -> Persona:
+    user = UserFactory(email=f"{slug}@example.com", is_staff=staff, is_superuser=staff)
+    membership = MembershipFactory(user=user, organization__slug=slug)
+    api_key, secret = api_key_create(
+        organization=membership.organization, created_by=user, name=f"{slug} key",
+        scopes=scopes or list(ApiKey.Scope.values),
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return Persona(user=user, organization=membership.organization, api_key=api_key, secret=secret, client=client)
+
+
+@pytest.fixture
+def vendor(db) -> Persona:
+    return make_persona("vendor-co")
+
+
+@pytest.fixture
+def buyer(db) -> Persona:
+    return make_persona("buyer-co")
+
+
+@pytest.fixture
+def outsider(db) -> Persona:
+    return make_persona("outsider-co")
+
+
+@pytest.fixture
+def staff(db) -> Persona:
+    return make_persona("staff-co", staff=True)
+
+
+@pytest.fixture
+def start_worker(django_db_setup, django_db_blocker):
+    """Starts real Celery worker processes against the test database and broker."""
+    started: list[WorkerProcess] = []
+
+    def start(**kwargs) -> WorkerProcess:
+        worker = WorkerProcess(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(start_worker) -> WorkerProcess:
+    return start_worker(queues="default,convert,infer.cpu", name="all")

@@ -1,0 +1,39 @@
+import pytest
+from django.conf import settings
+
+from core import embedded_redis
+from core.redis import reset_redis
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_says_the_process_is_alive(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_200_when_database_redis_and_storage_answer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "storage": "ok"}
+
+
+def test_readyz_answers_503_naming_redis_when_redis_is_down(client, settings, tmp_path):
+    # A real Redis that we then stop, so the failure is the genuine one a deployment would see.
+    socket_path = settings.VAR_DIR / "readyz-redis.sock"
+    process = embedded_redis.start(socket_path, data_dir=tmp_path)
+    settings.REDIS_URL = f"unix://{socket_path}?db=0"
+    reset_redis()
+    try:
+        assert client.get("/readyz").status_code == 200
+        embedded_redis.stop(process)
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["failed"] == ["redis"]
+        assert response.json()["checks"]["database"] == "ok"
+    finally:
+        embedded_redis.stop(process)
+        reset_redis()
+
+
+def test_settings_point_at_the_redis_the_suite_runs_against():
+    assert settings.REDIS_URL
