@@ -1,0 +1,3 @@
+from marketplace.models.listing import Model, ModelVersion
+
+__all__ = ["Model", "ModelVersion"]
