@@ -1,0 +1,179 @@
+"""Concurrent callers share runs but each gets exactly the rows of its own request."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inference.runtime.batching import DynamicBatcher
+
+
+def _session(nodes, inputs, outputs, inits) -> ort.InferenceSession:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def mlp() -> ort.InferenceSession:
+    rng = np.random.default_rng(0)
+    return _session(
+        [helper.make_node("MatMul", ["x", "W1"], ["h0"]),
+         helper.make_node("Add", ["h0", "b1"], ["h1"]),
+         helper.make_node("Relu", ["h1"], ["h2"]),
+         helper.make_node("MatMul", ["h2", "W2"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(rng.standard_normal((4, 16)).astype(np.float32), "W1"),
+         numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b1"),
+         numpy_helper.from_array(rng.standard_normal((16, 3)).astype(np.float32), "W2")],
+    )
+
+
+def lookup() -> ort.InferenceSession:
+    """Two inputs, one INT64: y = table[idx] + x. An index >= 10 fails the whole run."""
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    return _session(
+        [helper.make_node("Gather", ["table", "idx"], ["rows"]),
+         helper.make_node("Add", ["rows", "x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("idx", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(table, "table")],
+    )
+
+
+def pooled_sequence() -> ort.InferenceSession:
+    """x[batch, seq, 4] -> mean over seq -> y[batch, 4]: rows of unequal length cannot stack."""
+    return _session(
+        [helper.make_node("ReduceMean", ["x"], ["y"], axes=[1], keepdims=0)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [],
+    )
+
+
+def _concurrently(n: int, fn):
+    barrier = threading.Barrier(n)
+
+    def call(i):
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as executor:
+        return list(executor.map(call, range(n)))
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["full-window", "adaptive"])
+def test_sixteen_concurrent_callers_each_get_their_own_rows(adaptive):
+    session = mlp()
+    batcher = DynamicBatcher(window_s=0.02, max_batch_size=64, adaptive=adaptive)
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal((1 + i % 3, 4)).astype(np.float32) for i in range(16)]
+
+    results = _concurrently(16, lambda i: batcher.run("mlp", session, {"x": inputs[i]}))
+
+    for x, out in zip(inputs, results, strict=True):
+        (direct,) = session.run(["y"], {"x": x})
+        assert out["y"].shape == direct.shape
+        np.testing.assert_allclose(out["y"], direct, rtol=1e-5, atol=1e-6)
+    metrics = batcher.metrics()
+    assert metrics["requests"] == 16
+    if not adaptive:  # adaptive may start the first run before the others arrive
+        assert max(metrics["batch_size_histogram"]) > 1
+        assert metrics["runs"] < 16
+
+
+def test_disabled_batching_runs_each_request_on_its_own():
+    session = mlp()
+    batcher = DynamicBatcher(enabled=False)
+    xs = [np.full((2, 4), i, np.float32) for i in range(8)]
+
+    results = _concurrently(8, lambda i: batcher.run("mlp", session, {"x": xs[i]}))
+
+    for x, out in zip(xs, results, strict=True):
+        np.testing.assert_allclose(out["y"], session.run(["y"], {"x": x})[0], rtol=1e-6)
+    assert batcher.metrics()["batch_size_histogram"] == {1: 8}
+
+
+def test_a_bad_request_fails_alone_and_its_neighbours_succeed():
+    session = lookup()
+    batcher = DynamicBatcher(window_s=0.05, adaptive=False)  # all eight share one batch
+    bad = 5
+
+    def call(i):
+        idx = np.array([99 if i == bad else i], np.int64)
+        future = batcher.submit("lookup", session, {"x": np.full((1, 4), i, np.float32),
+                                                    "idx": idx})
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+    results = _concurrently(8, call)
+
+    assert isinstance(results[bad], Exception)
+    for i, out in enumerate(results):
+        if i != bad:
+            np.testing.assert_allclose(out["y"], [np.arange(4 * i, 4 * i + 4) + i])
+    assert batcher.metrics()["fallbacks"] == 1  # the shared run failed, then each ran alone
+
+
+def test_sequences_of_different_lengths_are_batched_only_with_equal_lengths():
+    session = pooled_sequence()
+    batcher = DynamicBatcher(window_s=0.05, adaptive=False)
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((1, 3 + i % 2, 4)).astype(np.float32) for i in range(8)]
+
+    results = _concurrently(8, lambda i: batcher.run("seq", session, {"x": xs[i]}))
+
+    for x, out in zip(xs, results, strict=True):
+        np.testing.assert_allclose(out["y"], x.mean(axis=1), rtol=1e-5)
+    assert batcher.metrics()["fallbacks"] == 0
+
+
+def test_max_batch_size_caps_the_rows_in_one_run():
+    session = mlp()
+    batcher = DynamicBatcher(window_s=0.05, max_batch_size=64, adaptive=False)
+
+    _concurrently(8, lambda i: batcher.run("mlp", session, {"x": np.ones((2, 4), np.float32)},
+                                           max_batch_size=4))
+
+    assert max(batcher.metrics()["batch_size_histogram"]) <= 2  # 2 requests x 2 rows
+
+
+def test_model_with_fixed_batch_is_never_concatenated():
+    session = _session(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [],
+    )
+    batcher = DynamicBatcher(window_s=0.02, adaptive=False)
+    xs = [np.full((1, 4), i - 3, np.float32) for i in range(6)]
+
+    results = _concurrently(6, lambda i: batcher.run("fixed", session, {"x": xs[i]}))
+
+    for x, out in zip(xs, results, strict=True):
+        np.testing.assert_array_equal(out["y"], np.maximum(x, 0))
+    assert batcher.metrics()["batch_size_histogram"] == {1: 6}
+
+
+def test_requested_outputs_and_errors_reach_the_caller():
+    batcher = DynamicBatcher()
+    with pytest.raises(Exception, match="idx"):
+        batcher.run("lookup", lookup(), {"x": np.zeros((1, 4), np.float32)})
+    assert batcher.metrics()["runs"] == 1
+
+
+def test_sequence_batches_hold_only_equal_lengths():
+    session = pooled_sequence()
+    batcher = DynamicBatcher(window_s=0.05, adaptive=False)
+    _concurrently(8, lambda i: batcher.run(
+        "seq", session, {"x": np.ones((1, 3 + i % 2, 4), np.float32)}))
+    assert batcher.metrics()["batch_size_histogram"] == {4: 2}  # one run per length
