@@ -1,0 +1,123 @@
+"""Prove an ONNX file is safe to open and faithful to its source.
+
+``check_and_signature`` is static (no onnxruntime session) and may run in the worker.
+``parity`` and ``smoke_run`` open the model with onnxruntime and are meant to run inside
+the sandbox, since that is the first time ORT parses vendor-derived bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ValidationFailed
+from .onnx_safety import check_onnx
+
+
+def check_and_signature(onnx_path: str | Path, **caps: Any) -> dict[str, Any]:
+    """onnx.checker + the safety checks + the KServe v2 signature of the model."""
+    from .signature import signature_from_onnx
+
+    model = check_onnx(onnx_path, **caps)
+    try:
+        signature = signature_from_onnx(model)
+    except ValueError as exc:  # a type the v2 protocol cannot carry
+        raise ValidationFailed(str(exc)) from exc
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"signature": signature, "opset": opset, "ir_version": model.ir_version,
+            "producer": f"{model.producer_name} {model.producer_version}".strip()}  # fmt: skip
+
+
+def open_session(onnx_path: str | Path, threads: int = 2) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ValidationFailed(
+            "onnxruntime could not load the model; re-export it with a supported opset",
+            details={"reason": str(exc)[:1000]},
+        ) from exc
+
+
+def run(session: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    names = [o.name for o in session.get_outputs()]
+    feed = {i.name: inputs[i.name] for i in session.get_inputs()}
+    try:
+        return dict(zip(names, session.run(names, feed), strict=True))
+    except Exception as exc:
+        raise ValidationFailed(
+            "onnxruntime failed to run the model on the example inputs",
+            details={"reason": str(exc)[:1000]},
+        ) from exc
+
+
+def compare(
+    actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], *, atol: float, rtol: float
+) -> dict[str, Any]:
+    """Per-output max abs/rel error; passes when every element is within atol + rtol*|ref|."""
+    outputs: dict[str, Any] = {}
+    for name, ref in expected.items():
+        got = actual.get(name)
+        if got is None or got.shape != ref.shape:
+            outputs[name] = {"passed": False, "shape": list(ref.shape),
+                             "got_shape": None if got is None else list(got.shape)}  # fmt: skip
+            continue
+        ref64, got64 = ref.astype(np.float64), got.astype(np.float64)
+        diff = np.abs(got64 - ref64)
+        finite = bool(np.isfinite(got64).all() == np.isfinite(ref64).all())
+        outputs[name] = {
+            "max_abs": float(diff.max(initial=0.0)),
+            "max_rel": float((diff / np.maximum(np.abs(ref64), 1e-12)).max(initial=0.0)),
+            "shape": list(ref.shape),
+            "passed": finite and bool(np.allclose(got64, ref64, atol=atol, rtol=rtol,
+                                                  equal_nan=True)),
+        }  # fmt: skip
+    max_abs = max((o.get("max_abs", float("inf")) for o in outputs.values()), default=0.0)
+    return {
+        "passed": all(o["passed"] for o in outputs.values()),
+        "atol": atol,
+        "rtol": rtol,
+        "max_abs_error": max_abs,
+        "outputs": outputs,
+    }
+
+
+def parity(
+    onnx_path: str,
+    inputs_npz: str,
+    reference_npz: str,
+    *,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+) -> dict[str, Any]:
+    """Run the ONNX model on the example inputs and compare with the source model's outputs."""
+    from .examples import load_npz
+
+    session = open_session(onnx_path)
+    actual = run(session, load_npz(inputs_npz))
+    return compare(actual, load_npz(reference_npz), atol=atol, rtol=rtol)
+
+
+def smoke_run(onnx_path: str, inputs_npz: str | None = None) -> dict[str, Any]:
+    """For ONNX uploads (no source to compare with): load, run, outputs finite and shaped."""
+    from .examples import inputs_from_signature, load_npz
+    from .signature import signature_from_session
+
+    session = open_session(onnx_path)
+    signature = signature_from_session(session)
+    inputs = load_npz(inputs_npz) if inputs_npz else inputs_from_signature(signature)
+    outputs = run(session, inputs)
+    finite = {k: bool(np.isfinite(v).all()) for k, v in outputs.items()
+              if np.issubdtype(v.dtype, np.floating)}  # fmt: skip
+    return {
+        "passed": all(finite.values()),
+        "outputs": {k: {"shape": list(v.shape), "finite": finite.get(k, True)}
+                    for k, v in outputs.items()},  # fmt: skip
+    }
