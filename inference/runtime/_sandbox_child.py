@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import resource
+import signal
 import socket
 import sys
 import traceback
@@ -24,6 +25,7 @@ _OOM_MARKERS = ("can't allocate memory", "std::bad_alloc", "out of memory", "can
 def main(spec_path: str) -> None:
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)
+    _die_with_parent()
     _apply_limits(spec["limits"])
     isolated = _isolate_network()
     _block_python_sockets()
@@ -73,6 +75,20 @@ def _describe(exc: BaseException) -> dict[str, Any]:
         "message": text[:2000],
         "traceback": traceback.format_exc()[-4000:],
     }
+
+
+def _die_with_parent() -> None:
+    """The child runs in its own session so timeouts can kill its whole group; that also
+    means a worker killed with -9 would leave it running until its wall limit. Ask the
+    kernel to SIGKILL us when the parent goes, and check it has not gone already."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent or parent == 1:
+        os._exit(1)
 
 
 def _apply_limits(limits: dict[str, int]) -> None:

@@ -211,3 +211,39 @@ def test_grandchildren_do_not_outlive_the_step(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def target_report_pid_then_sleep() -> dict:
+    with open("child.pid", "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(3600)
+    return {}
+
+
+def test_child_dies_when_its_worker_is_killed_with_sigkill(tmp_path):
+    """SECURITY row 13: kill -9 of the worker must not leave a conversion running on."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    parent_code = textwrap.dedent(f"""
+        import pathlib
+        from inference.runtime.sandbox import Limits, run_sandboxed
+        run_sandboxed({HERE + 'target_report_pid_then_sleep'!r}, {{}}, workdir=pathlib.Path({str(tmp_path)!r}),
+                      limits=Limits(address_space_bytes=2 * 2**30, cpu_seconds=600, wall_seconds=600),
+                      allow_prefixes=({HERE!r},))
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=os.getcwd())
+    pid_files = lambda: list(tmp_path.rglob("child.pid"))  # noqa: E731 - the workdir layout is the sandbox's
+    deadline = time.monotonic() + 60
+    while not (pid_files() and pid_files()[0].read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child_pid = int(pid_files()[0].read_text())
+    assert _alive(child_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child_pid)
