@@ -1,0 +1,152 @@
+"""Writes on model versions: upload (-> the conversion pipeline), delete a draft, immutability.
+
+Uploads are sniffed by content here, synchronously, so a vendor gets an immediate 422 for a
+pickle or an unknown format; the pipeline's scanning stage sniffs again (defence in depth)
+and runs the zip/ONNX checks, which take longer.
+"""
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedModelFormat
+from inference.runtime.errors import ModelCheckError
+from inference.runtime.formats import sniff
+from inference.runtime.safety import check_zip
+from marketplace.artifacts import artifact_delete, artifact_save
+from marketplace.models import Model, ModelVersion
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+STAGES = [s.value for s in ModelVersion.PIPELINE[1:-1]]  # scanning .. benchmarking
+PIPELINE_TASK = "inference.pipeline.process_version"
+IMMUTABLE_FIELDS = frozenset({
+    "version", "source_artifact", "source_sha256", "onnx_artifact", "onnx_sha256", "int8_artifact",
+    "signature", "opset", "parity", "optimization", "benchmark", "stages", "status",
+})  # fmt: skip
+
+
+def initial_stages() -> dict[str, dict[str, Any]]:
+    return {s: {"state": "pending", "started_at": None, "finished_at": None, "duration": None,
+                "detail": {}} for s in STAGES}  # fmt: skip
+
+
+def next_version(*, model: Model) -> str:
+    """The next patch after the highest semantic version of this model (1.0.0 for the first)."""
+    best: tuple[int, int, int] | None = None
+    for text in ModelVersion.objects.filter(model=model).values_list("version", flat=True):
+        match = SEMVER.match(text)
+        if match:
+            parts = tuple(int(p) for p in match.groups()[:3])
+            best = parts if best is None or parts > best else best
+    return "1.0.0" if best is None else f"{best[0]}.{best[1]}.{best[2] + 1}"
+
+
+def _example_inputs_npz(example_inputs: dict | Path, workdir: Path) -> Path:
+    """JSON `{name: nested list}` or an uploaded .npz -> a checked .npz of numeric arrays."""
+    path = workdir / "example_inputs.npz"
+    if isinstance(example_inputs, dict):
+        try:
+            arrays = {str(k): np.asarray(v) for k, v in example_inputs.items()}
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"example_inputs must map names to rectangular nested lists: {exc}") from exc
+        arrays = {k: a.astype(np.float32) if a.dtype.kind == "f" else a for k, a in arrays.items()}
+        np.savez(path, **arrays)
+    else:
+        if example_inputs.stat().st_size > settings.MODELBAY_MAX_EXAMPLE_INPUTS_BYTES:
+            raise PayloadTooLarge("example_inputs is larger than allowed; send a smaller batch.")
+        try:
+            check_zip(example_inputs, max_entries=256, max_total_bytes=settings.MODELBAY_MAX_EXAMPLE_INPUTS_BYTES)
+            with np.load(example_inputs, allow_pickle=False) as data:  # object arrays = pickles: refused
+                arrays = {k: data[k] for k in data.files}
+        except (ModelCheckError, ValueError, OSError) as exc:
+            raise InvalidInput(f"example_inputs is not a valid .npz of numeric arrays: {exc}") from exc
+        np.savez(path, **arrays)
+    if not arrays or any(a.dtype.kind not in "biuf" for a in arrays.values()):
+        raise InvalidInput("example_inputs must hold at least one numeric array (bool, int or float).")
+    return path
+
+
+def version_upload(
+    *, model: Model, upload: Path, filename: str, version: str | None = None,
+    example_inputs: dict | Path | None = None,
+) -> ModelVersion:
+    """Sniff, store encrypted, create the version in `received` and queue the pipeline."""
+    if version is not None and not SEMVER.match(version):
+        raise InvalidInput(f"'{version}' is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.2.0.")
+    try:
+        fmt = sniff(upload)
+    except ModelCheckError as exc:
+        raise UnsupportedModelFormat(exc.message, details={"check": exc.code, **exc.details}) from exc
+    version = version or next_version(model=model)
+    if ModelVersion.objects.filter(model=model, version=version).exists():
+        raise Conflict(f"Version {version} of '{model.slug}' exists; versions are immutable, upload a new one.")
+    organization = model.organization
+    with tempfile.TemporaryDirectory(prefix="mb-upload-") as tmp:
+        examples = _example_inputs_npz(example_inputs, Path(tmp)) if example_inputs is not None else None
+        source = artifact_save(organization=organization, source=upload, kind="source")
+        examples_artifact = artifact_save(organization=organization, source=examples, kind="examples") if examples else None
+    try:
+        with transaction.atomic():
+            created = ModelVersion.objects.create(
+                model=model, version=version, status=ModelVersion.Status.RECEIVED, stages=initial_stages(),
+                source_format=fmt.value, source_filename=Path(filename).name[:255],
+                source_artifact=source.name, source_sha256=source.sha256, source_size=source.size,
+                example_inputs_artifact=examples_artifact.name if examples_artifact else "",
+            )
+            transaction.on_commit(lambda: current_app.send_task(PIPELINE_TASK, args=[created.pk]))
+    except IntegrityError as exc:
+        _delete_unreferenced(model.organization, [source.name, examples_artifact.name if examples_artifact else ""])
+        raise Conflict(f"Version {version} of '{model.slug}' was just created by another upload.") from exc
+    return created
+
+
+@transaction.atomic
+def version_delete(*, version: ModelVersion) -> None:
+    """Only versions that are not ready (drafts, failed, in progress) can be deleted."""
+    if version.status == ModelVersion.Status.READY:
+        raise Conflict("Ready versions are immutable and cannot be deleted; upload a new version instead.")
+    names = [version.source_artifact, version.example_inputs_artifact, version.onnx_artifact,
+             version.int8_artifact, version.pipeline_state.get("converted_bundle", "")]  # fmt: skip
+    organization = version.model.organization
+    version.delete()
+    transaction.on_commit(lambda: _delete_unreferenced(organization, names))
+
+
+def version_update(*, version: ModelVersion, **fields: Any) -> ModelVersion:
+    """Changes a version's descriptive data; a ready version is immutable."""
+    if version.status == ModelVersion.Status.READY:
+        raise Conflict("This version is ready and immutable; upload a new version to change it.")
+    refused = set(fields) & IMMUTABLE_FIELDS
+    if refused:
+        raise InvalidInput(f"These fields are set by the pipeline: {', '.join(sorted(refused))}.")
+    updated = ModelVersion.objects.filter(pk=version.pk).exclude(status=ModelVersion.Status.READY).update(
+        **fields, updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict("This version became ready meanwhile and is now immutable.")
+    version.refresh_from_db()
+    return version
+
+
+def _delete_unreferenced(organization, names: list[str]) -> None:
+    """Content-addressed artifacts may be shared by versions: delete only unreferenced ones."""
+    for name in filter(None, set(names)):
+        in_use = ModelVersion.objects.filter(model__organization=organization).filter(
+            _references(name)
+        ).exists()
+        if not in_use:
+            artifact_delete(organization=organization, name=name)
+
+
+def _references(name: str) -> Q:
+    return (Q(source_artifact=name) | Q(example_inputs_artifact=name) | Q(onnx_artifact=name)
+            | Q(int8_artifact=name) | Q(pipeline_state__converted_bundle=name))  # fmt: skip
+
