@@ -1,0 +1,95 @@
+"""Reads for entitlements. `entitlement_for` runs on every inference call, so it is one cached
+lookup: Redis (Django's cache) holds the answer per (buyer org, model), including "none", tagged
+with a generation that every entitlement change bumps, now and again after commit
+(`entitlement_cache_forget`), so no process serves an answer older than the last change.
+
+Ownership: the vendor's own organization needs no entitlement. `require_entitlement` returns
+None for the owner; callers treat None as "owner: allowed, not billed".
+"""
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from accounts.models import Organization
+from core.errors import LicenseNotAccepted
+from marketplace.models import Entitlement, License, LicenseAcceptance, Model
+
+_NONE = "none"
+CACHE_SECONDS = 300
+
+
+def _keys(organization_id: int, model_id: int) -> tuple[str, str]:
+    return f"entitlement:gen:{organization_id}:{model_id}", f"entitlement:{organization_id}:{model_id}"
+
+
+def entitlement_cache_forget(*, organization_id: int, model_id: int) -> None:
+    """Bumps the generation, so an answer computed before the change can never be served after
+    it, even if a concurrent reader stores it late."""
+    gen_key, _ = _keys(organization_id, model_id)
+    cache.add(gen_key, 0, timeout=None)
+    try:
+        cache.incr(gen_key)
+    except ValueError:  # evicted between add and incr
+        cache.set(gen_key, 1, timeout=None)
+
+
+def entitlement_for(*, organization: Organization, model: Model) -> Entitlement | None:
+    """The buyer's active entitlement to the model (plan and license loaded), or None.
+    A cache hit is one Redis round trip (generation and answer read together)."""
+    gen_key, key = _keys(organization.pk, model.pk)
+    found = cache.get_many([gen_key, key])
+    generation = found.get(gen_key, 0)
+    cached = found.get(key)
+    if isinstance(cached, tuple) and cached[0] == generation:
+        entitlement = None if cached[1] == _NONE else cached[1]
+    else:
+        entitlement = (
+            Entitlement.objects.select_related("plan", "license")
+            .filter(organization_id=organization.pk, model_id=model.pk, status=Entitlement.Status.ACTIVE)
+            .first()
+        )
+        cache.set(key, (generation, entitlement or _NONE), CACHE_SECONDS)
+    if entitlement is not None and entitlement.license.is_expired():
+        return None
+    return entitlement
+
+
+def subscribe_url(model: Model) -> str:
+    return reverse("catalog-subscribe", kwargs={"vendor": model.organization.slug, "slug": model.slug})
+
+
+def require_entitlement(*, organization: Organization, model: Model) -> Entitlement | None:
+    """The entitlement, None for the model's owner, or LicenseNotAccepted saying how to subscribe."""
+    if model.organization_id == organization.pk:
+        return None
+    entitlement = entitlement_for(organization=organization, model=model)
+    if entitlement is not None:
+        return entitlement
+    license = License.objects.filter(model=model, is_current=True).only("pk", "identifier", "revision").first()
+    raise LicenseNotAccepted(
+        f"Your organization has not accepted the license of {model.full_name}. Read the license, then "
+        f"POST to the subscribe URL with a plan id, your declared use and territory.",
+        details={
+            "model": model.full_name,
+            "license_id": license.pk if license else None,
+            "license_url": reverse("catalog-license", kwargs={"vendor": model.organization.slug, "slug": model.slug}),
+            "subscribe_url": subscribe_url(model),
+        },
+    )
+
+
+def entitlements_of(*, organization: Organization) -> QuerySet[Entitlement]:
+    return Entitlement.objects.filter(organization=organization).select_related(
+        "model__organization", "plan", "license")
+
+
+def acceptances_of(*, organization: Organization) -> QuerySet[LicenseAcceptance]:
+    """Acceptances the organization gave as a buyer."""
+    return LicenseAcceptance.objects.filter(organization=organization).select_related("license__model__organization")
+
+
+def acceptances_received(*, organization: Organization) -> QuerySet[LicenseAcceptance]:
+    """Acceptances of licenses on the organization's own models (the vendor's side)."""
+    return LicenseAcceptance.objects.filter(license__model__organization=organization).select_related(
+        "license__model__organization")

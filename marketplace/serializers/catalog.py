@@ -1,0 +1,107 @@
+"""Catalog, buyer and vendor-terms payloads. Input serializers list exactly the fields a caller
+may set: owner, status, prices of an existing plan and the like are not among them, so a
+mass-assignment attempt is ignored (SECURITY.md row 18)."""
+
+from rest_framework import serializers
+
+from marketplace.models import Entitlement, License, LicenseAcceptance, Model, ModelVersion, Plan
+
+
+class LicenseOut(serializers.ModelSerializer):
+    class Meta:
+        model = License
+        fields = ["id", "revision", "kind", "identifier", "text", "text_sha256", "commercial_use",
+                  "weight_download", "attribution_required", "territory_mode", "territories",
+                  "max_monthly_calls", "expires_at", "created_at"]
+
+
+class LicenseSummaryOut(LicenseOut):
+    class Meta(LicenseOut.Meta):
+        fields = [f for f in LicenseOut.Meta.fields if f != "text"]
+
+
+class LicenseIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=License.Kind.values)
+    identifier = serializers.CharField(max_length=80)
+    text = serializers.CharField(required=False, allow_blank=True, default="", max_length=200_000)
+    commercial_use = serializers.BooleanField(default=False)
+    weight_download = serializers.BooleanField(default=False)
+    attribution_required = serializers.BooleanField(default=False)
+    territory_mode = serializers.ChoiceField(choices=License.TerritoryMode.values, default="anywhere")
+    territories = serializers.ListField(child=serializers.CharField(max_length=2), default=list, max_length=300)
+    max_monthly_calls = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PlanOut(serializers.ModelSerializer):
+    class Meta:
+        model = Plan
+        fields = ["id", "name", "kind", "currency", "unit", "unit_price_minor", "monthly_fee_minor",
+                  "included_calls", "overage_price_minor", "is_active"]
+
+
+class PlanIn(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    kind = serializers.ChoiceField(choices=Plan.Kind.values)
+    currency = serializers.CharField(max_length=3, default="usd")
+    unit = serializers.ChoiceField(choices=Plan.Unit.values, default=Plan.Unit.CALL)
+    unit_price_minor = serializers.IntegerField(min_value=0, default=0)
+    monthly_fee_minor = serializers.IntegerField(min_value=0, default=0)
+    included_calls = serializers.IntegerField(min_value=0, default=0)
+    overage_price_minor = serializers.IntegerField(min_value=0, default=0)
+
+
+class PlanPatchIn(serializers.Serializer):
+    name = serializers.CharField(max_length=80, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class VersionOut(serializers.ModelSerializer):
+    license_id = serializers.IntegerField(source="license_link.license_id", default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["version", "signature", "opset", "parity", "benchmark", "hardware_class", "ready_at", "license_id"]
+
+
+class CatalogModelOut(serializers.ModelSerializer):
+    vendor = serializers.CharField(source="organization.slug")
+    full_name = serializers.CharField()
+    min_price_minor = serializers.IntegerField(source="min_price", default=None)
+
+    class Meta:
+        model = Model
+        fields = ["full_name", "vendor", "slug", "name", "task", "tags", "min_price_minor", "created_at"]
+
+
+class CatalogModelDetailOut(CatalogModelOut):
+    class Meta(CatalogModelOut.Meta):
+        fields = [*CatalogModelOut.Meta.fields, "description"]
+
+
+class SubscribeIn(serializers.Serializer):
+    plan = serializers.IntegerField()
+    declared_use = serializers.ChoiceField(choices=LicenseAcceptance.Use.values)
+    territory = serializers.CharField(max_length=2, required=False, allow_blank=True, default="")
+    license_id = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                          help_text="the revision you read; refused if it is no longer current")
+
+
+class AcceptanceOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="license.model.full_name")
+    license_revision = serializers.IntegerField(source="license.revision")
+
+    class Meta:
+        model = LicenseAcceptance
+        fields = ["id", "model", "license_id", "license_revision", "organization_id", "accepted_by_email",
+                  "ip_address", "text_sha256", "declared_use", "territory", "accepted_at"]
+
+
+class EntitlementOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.full_name")
+    plan = PlanOut()
+
+    class Meta:
+        model = Entitlement
+        fields = ["id", "model", "plan", "license_id", "acceptance_id", "status", "period_start", "period_end",
+                  "monthly_quota", "created_at", "cancelled_at"]

@@ -1,0 +1,98 @@
+"""Writes for a model's plans. Prices of a plan never change once it exists: a buyer subscribed
+at a price keeps it; a vendor who wants a new price adds a plan and deactivates the old one."""
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
+from marketplace.models import License, Model, ModelVersion, Plan
+from marketplace.services.licensing import license_stamp_versions
+
+_CURRENCIES = {"usd", "eur", "gbp", "chf", "jpy", "cad", "aud"}
+
+
+@transaction.atomic
+def plan_create(
+    *, model: Model, actor: User | None, name: str, kind: str, currency: str = "usd",
+    unit: str = Plan.Unit.CALL, unit_price_minor: int = 0, monthly_fee_minor: int = 0,
+    included_calls: int = 0, overage_price_minor: int = 0, ip_address: str | None = None,
+) -> Plan:
+    currency = currency.lower()
+    if currency not in _CURRENCIES:
+        raise InvalidInput(f"Use one of the currencies {', '.join(sorted(_CURRENCIES))}.")
+    if kind == Plan.Kind.FREE and included_calls <= 0:
+        raise InvalidInput("A free tier needs included_calls > 0 (calls per month).")
+    if kind == Plan.Kind.FREE and (unit_price_minor or monthly_fee_minor or overage_price_minor):
+        raise InvalidInput("A free plan has no prices; use kind 'payg' or 'subscription' to charge.")
+    if kind == Plan.Kind.PAYG and unit_price_minor <= 0:
+        raise InvalidInput("A pay-as-you-go plan needs unit_price_minor > 0 (price per unit in minor units).")
+    if kind == Plan.Kind.SUBSCRIPTION and monthly_fee_minor <= 0:
+        raise InvalidInput("A subscription needs monthly_fee_minor > 0.")
+    plan = Plan.objects.create(
+        model=model, name=name, kind=kind, currency=currency, unit=unit,
+        unit_price_minor=unit_price_minor if kind == Plan.Kind.PAYG else 0,
+        monthly_fee_minor=monthly_fee_minor if kind == Plan.Kind.SUBSCRIPTION else 0,
+        included_calls=included_calls if kind != Plan.Kind.PAYG else 0,
+        overage_price_minor=overage_price_minor if kind == Plan.Kind.SUBSCRIPTION else 0,
+    )
+    audit_record(action="plan.created", actor=actor, organization=model.organization, target=model.full_name,
+                 ip_address=ip_address, details={"plan_id": plan.pk, "kind": kind, "name": name})
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *, model: Model, plan_id: int, actor: User | None, name: str | None = None,
+    is_active: bool | None = None, ip_address: str | None = None,
+) -> Plan:
+    plan = Plan.objects.select_for_update().filter(model=model, pk=plan_id).first()
+    if plan is None:
+        raise NotFound("No such plan on this model.")
+    changes = {}
+    if name is not None and name != plan.name:
+        changes["name"] = [plan.name, name]
+        plan.name = name
+    if is_active is not None and is_active != plan.is_active:
+        changes["is_active"] = [plan.is_active, is_active]
+        plan.is_active = is_active
+    if changes:
+        plan.save(update_fields=["name", "is_active"])
+        audit_record(action="plan.updated", actor=actor, organization=model.organization,
+                     target=model.full_name, ip_address=ip_address, details={"plan_id": plan.pk, **changes})
+    return plan
+
+
+@transaction.atomic
+def model_publish(*, model: Model, actor: User | None, ip_address: str | None = None) -> Model:
+    """Lists the model in the public catalog once its terms are complete."""
+    model = Model.objects.select_for_update().select_related("organization").get(pk=model.pk)
+    if model.status == Model.Status.SUSPENDED:
+        raise Conflict("This model is suspended by staff and cannot be published; contact support.",
+                       details={"reason": model.suspended_reason})
+    missing = []
+    if not ModelVersion.objects.filter(model=model, status=ModelVersion.Status.READY).exists():
+        missing.append("a ready version (upload one and wait for the pipeline)")
+    if not License.objects.filter(model=model, is_current=True).exists():
+        missing.append("a license (POST .../license)")
+    if not Plan.objects.filter(model=model, is_active=True).exists():
+        missing.append("an active plan (POST .../plans)")
+    if missing:
+        raise Conflict(f"Before publishing, add {'; '.join(missing)}.", details={"missing": missing})
+    license_stamp_versions(model=model)
+    model.status, model.visibility = Model.Status.PUBLISHED, Model.Visibility.PUBLIC
+    model.save(update_fields=["status", "visibility", "updated_at"])
+    audit_record(action="model.published", actor=actor, organization=model.organization, target=model.full_name,
+                 ip_address=ip_address)
+    return model
+
+
+@transaction.atomic
+def model_unpublish(*, model: Model, actor: User | None, ip_address: str | None = None) -> Model:
+    model = Model.objects.select_for_update().select_related("organization").get(pk=model.pk)
+    if model.status == Model.Status.PUBLISHED:
+        model.status = Model.Status.DRAFT
+        model.save(update_fields=["status", "updated_at"])
+        audit_record(action="model.unpublished", actor=actor, organization=model.organization,
+                     target=model.full_name, ip_address=ip_address)
+    return model
