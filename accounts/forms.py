@@ -1,0 +1,100 @@
+"""Page forms. They check shapes only; the rules (unique slug, who may grant owner, scopes)
+stay in the services, whose refusals the views put back on the form."""
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import ApiKey, Membership, User
+
+SCOPE_HELP = {
+    ApiKey.Scope.INFERENCE: "call models (OIP and predictions)",
+    ApiKey.Scope.CATALOG_READ: "browse the catalog",
+    ApiKey.Scope.VENDOR_WRITE: "manage your models and versions",
+    ApiKey.Scope.BILLING_READ: "read usage and invoices",
+    ApiKey.Scope.KEYS_MANAGE: "create and revoke keys",
+}
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not only digits, not a common password.",
+    )
+    organization_name = forms.CharField(
+        max_length=150, required=False, label="Organization name",
+        help_text="Your company or team. It sells and buys models; you can invite colleagues later.",
+    )
+    invitation = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, invited_email: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.invited_email = invited_email
+        if invited_email:
+            # Joining through an invitation: the address is the invited one, no new organization.
+            self.fields["email"].initial = invited_email
+            self.fields["email"].widget.attrs["readonly"] = True
+            del self.fields["organization_name"]
+        else:
+            self.fields["organization_name"].required = True
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if self.invited_email and email != self.invited_email.lower():
+            raise forms.ValidationError(f"This invitation is for {self.invited_email}.")
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email exists already; log in instead.")
+        return email
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            try:
+                password_validation.validate_password(password, User(email=cleaned.get("email", "")))
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form, labelled for email login."""
+
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password do not match an account. Check both, or reset the password.",
+    }
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    slug = forms.SlugField(
+        max_length=50, required=False,
+        help_text="Appears in model names (your-org.model-name). Leave empty to derive it from the name.",
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. 'production backend'.")
+    mode = forms.ChoiceField(
+        choices=ApiKey.Mode.choices, initial=ApiKey.Mode.LIVE, widget=forms.RadioSelect,
+        help_text="Test keys are for trying the API; live keys are billed.",
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=[(value, f"{value} — {SCOPE_HELP[value]}") for value in ApiKey.Scope.values],
+        widget=forms.CheckboxSelectMultiple, initial=[ApiKey.Scope.INFERENCE, ApiKey.Scope.CATALOG_READ],
+        error_messages={"required": "Tick at least one scope: a key without scopes can do nothing."},
+    )

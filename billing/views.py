@@ -1,0 +1,200 @@
+"""Billing pages: the buyer console's usage, spend cap and invoices, and the vendor's earnings.
+
+Reads go through billing.selectors (the API's own); the one read without a selector yet —
+usage of a vendor's models per day — is `_vendor_usage_by_day` below (see its docstring).
+"""
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import stripe
+from django import forms
+from django.contrib import messages
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDay
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.pages import flash_error, org_required
+from billing.models import UsageEvent
+from billing.selectors.earnings import earnings_for, earnings_totals, payout_account_for
+from billing.selectors.invoices import invoice_by_model, invoices_for, usage_by_day
+from billing.selectors.usage import ledger_amount, ledger_calls, limits_for
+from billing.services.limits import usage_limit_set
+from billing.services.payouts import onboarding_link, vendor_account_refresh
+from billing.stripe_client import stripe_enabled
+from core.errors import ApplicationError
+from dashboard.charts import ChartSeries, line_chart
+from marketplace.selectors.entitlements import entitlements_of
+
+DAYS = 30
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _money(minor: Decimal | int | None, currency: str = "usd") -> str:
+    return f"{Decimal(minor or 0) / 100:,.2f} {currency.upper()}"
+
+
+def _charts(rows: list[dict], *, since: date, until: date, what: str) -> tuple:
+    """rows: [{"day": "YYYY-MM-DD", "model": name, "calls": n, "amount_minor": x}] -> two SVG charts."""
+    calls: dict[str, dict[date, float]] = defaultdict(dict)
+    money: dict[str, dict[date, float]] = defaultdict(dict)
+    for row in rows:
+        day = date.fromisoformat(row["day"])
+        calls[row["model"]][day] = calls[row["model"]].get(day, 0) + row["calls"]
+        money[row["model"]][day] = money[row["model"]].get(day, 0) + float(row["amount_minor"] or 0) / 100
+    empty = [ChartSeries("no calls yet", {})]
+    return (
+        line_chart(title="Calls per day by model", since=since, until=until,
+                   series=[ChartSeries(name, points) for name, points in sorted(calls.items())] or empty),
+        line_chart(title=f"{what} per day by model", since=since, until=until,
+                   series=[ChartSeries(name, points) for name, points in sorted(money.items())] or empty),
+    )
+
+
+def _gauge(used: float, limit: float | None) -> dict:
+    if not limit:
+        return {"used": used, "limit": None, "percent": 0, "tone": "ok"}
+    percent = min(round(100 * used / limit), 100)
+    return {"used": used, "limit": limit, "percent": percent,
+            "tone": "bad" if percent >= 100 else "warn" if percent >= 80 else "ok"}
+
+
+class SpendCapForm(forms.Form):
+    spend_cap = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Monthly spend cap",
+                                   help_text="Calls are refused with 402 once this month's cost reaches it. Empty = no cap.")
+    monthly_calls = forms.IntegerField(required=False, min_value=0, label="Monthly call limit",
+                                       help_text="For the whole organization. Empty = no limit.")
+    currency = forms.ChoiceField(choices=[(c, c.upper()) for c in ("usd", "eur", "gbp", "chf")], initial="usd")
+
+
+@org_required
+def usage(request: HttpRequest) -> HttpResponse:
+    organization = request.tenant.organization
+    now = timezone.now()
+    until = timezone.localdate()
+    since = until - timedelta(days=DAYS - 1)
+    rows = usage_by_day(organization=organization, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
+    calls_chart, cost_chart = _charts(rows, since=since, until=until, what="Cost")
+    month = _month_start(now)
+    limits = limits_for(organization=organization, api_key=None)
+    org_limit = limits.org
+    spent = ledger_amount(since=month, until=now + timedelta(seconds=1), organization=organization)
+    month_calls = ledger_calls(since=month, until=now + timedelta(seconds=1), organization=organization)
+    quotas = []
+    for entitlement in entitlements_of(organization=organization).filter(status="active"):
+        used = ledger_calls(since=month, until=now + timedelta(seconds=1), organization=organization,
+                            model=entitlement.model)
+        quotas.append({"entitlement": entitlement, **_gauge(used, entitlement.monthly_quota)})
+    form = SpendCapForm(initial={
+        "spend_cap": (Decimal(org_limit.spend_cap_minor) / 100) if org_limit and org_limit.spend_cap_minor is not None else None,
+        "monthly_calls": org_limit.monthly_calls if org_limit else None,
+        "currency": org_limit.currency if org_limit else "usd",
+    })
+    cap = org_limit.spend_cap_minor if org_limit else None
+    totals = defaultdict(lambda: {"calls": 0, "amount_minor": Decimal(0)})
+    for row in rows:
+        totals[(row["model"], row["currency"])]["calls"] += row["calls"]
+        totals[(row["model"], row["currency"])]["amount_minor"] += Decimal(row["amount_minor"] or 0)
+    return render(request, "console/usage.html", {
+        "section": "usage", "calls_chart": calls_chart, "cost_chart": cost_chart, "form": form,
+        "spend": {**_gauge(float(spent), float(cap) if cap is not None else None),
+                  "used_text": _money(spent, org_limit.currency if org_limit else "usd"),
+                  "limit_text": _money(cap, org_limit.currency) if cap is not None else "no cap"},
+        "calls_gauge": {**_gauge(month_calls, org_limit.monthly_calls if org_limit else None)},
+        "quotas": quotas, "month": month, "days": DAYS,
+        "totals": [{"model": m, "currency": c, "calls": t["calls"], "amount": _money(t["amount_minor"], c)}
+                   for (m, c), t in sorted(totals.items())],
+    })
+
+
+@org_required
+@require_POST
+def spend_cap(request: HttpRequest) -> HttpResponse:
+    form = SpendCapForm(request.POST)
+    if form.is_valid():
+        cap = form.cleaned_data["spend_cap"]
+        try:
+            usage_limit_set(organization=request.tenant.organization,
+                            spend_cap_minor=int(cap * 100) if cap is not None else None,
+                            monthly_calls=form.cleaned_data["monthly_calls"], currency=form.cleaned_data["currency"])
+        except stripe.StripeError:
+            messages.warning(request, "Stripe did not answer just now; the status below updates when it does.")
+        else:
+            messages.success(request, "Limits saved. They apply to calls from now on.")
+    else:
+        messages.error(request, "Enter the cap as an amount, e.g. 25.00, and the call limit as a whole number.")
+    return redirect("console:usage")
+
+
+@org_required
+def invoices(request: HttpRequest) -> HttpResponse:
+    found = list(invoices_for(organization=request.tenant.organization)[:50])
+    for invoice in found:
+        invoice.by_model = [{"model": row["model"] or "other", "amount": _money(row["amount_minor"], invoice.currency)}
+                            for row in invoice_by_model(invoice=invoice)]
+        invoice.total_text = _money(invoice.total_minor, invoice.currency)
+        invoice.due_text = _money(invoice.amount_due_minor, invoice.currency)
+    return render(request, "console/invoices.html", {"section": "invoices", "invoices": found})
+
+
+def _vendor_usage_by_day(*, vendor, since: datetime, until: datetime) -> list[dict]:
+    """Calls and billed amount per day for the vendor's own models, across all buyers.
+    A read over the usage ledger with no selector in billing.selectors yet (the billing engineer's
+    module); move it there as `vendor_usage_by_day` when that file is next touched."""
+    rows = (UsageEvent.objects.filter(model__organization=vendor, created_at__gte=since, created_at__lt=until)
+            .annotate(day=TruncDay("created_at")).values("day", "model__slug", "currency")
+            .annotate(calls=Count("id"), amount_minor=Sum("amount_minor")).order_by("day"))
+    return [{"day": r["day"].date().isoformat(), "model": r["model__slug"], "currency": r["currency"],
+             "calls": r["calls"], "amount_minor": r["amount_minor"]} for r in rows]
+
+
+@org_required
+def earnings(request: HttpRequest) -> HttpResponse:
+    vendor = request.tenant.organization
+    account = payout_account_for(vendor=vendor)
+    if request.GET.get("onboarding") == "return" and account is not None and stripe_enabled():
+        # Back from Stripe's onboarding: read the account now rather than wait for its webhook.
+        try:
+            account = vendor_account_refresh(stripe_account_id=account.stripe_id) or account
+        except ApplicationError as error:
+            flash_error(request, error)
+    now = timezone.now()
+    until = timezone.localdate()
+    since = until - timedelta(days=DAYS - 1)
+    rows = _vendor_usage_by_day(vendor=vendor, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
+    calls_chart, revenue_chart = _charts(rows, since=since, until=until, what="Revenue billed")
+    earned = list(earnings_for(vendor=vendor).order_by("-created_at")[:50])
+    for row in earned:
+        row.gross_text, row.fee_text, row.net_text = (_money(row.gross_minor, row.currency),
+                                                      _money(row.fee_minor, row.currency),
+                                                      _money(row.net_minor, row.currency))
+    totals = [{"currency": t["currency"], "gross": _money(t["gross_minor"], t["currency"]),
+               "net": _money(t["net_minor"], t["currency"])} for t in earnings_totals(vendor=vendor)]
+    return render(request, "vendor/earnings.html", {
+        "section": "earnings", "calls_chart": calls_chart, "revenue_chart": revenue_chart, "earnings": earned,
+        "totals": totals, "account": account, "stripe_enabled": stripe_enabled(),
+        "days": DAYS,
+    })
+
+
+@org_required
+@require_POST
+def payouts_onboarding(request: HttpRequest) -> HttpResponse:
+    back = request.build_absolute_uri(reverse("vendor:earnings"))
+    try:
+        url = onboarding_link(organization=request.tenant.organization, return_url=f"{back}?onboarding=return",
+                              refresh_url=back)
+    except ApplicationError as error:
+        flash_error(request, error)
+        return redirect("vendor:earnings")
+    return redirect(url)
+
+

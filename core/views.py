@@ -1,0 +1,40 @@
+"""The home page, and error pages: HTML for people, the JSON error body for API clients."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+
+from core import exceptions
+
+# Machine clients live under these prefixes and always get the JSON error body.
+API_PREFIXES = ("/api/", "/v2/")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return exceptions.not_found_view(request, exception)
+    return render(request, "404.html", {"path": request.path}, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(
+            {"error": {"code": "permission_denied", "message": "You are not allowed to do this.", "details": {}}},
+            status=403,
+        )
+    return render(request, "403.html", {"exception": str(exception or "")}, status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return exceptions.server_error_view(request)
+    # No request context: whatever broke (database, Redis) must not break the error page too.
+    return HttpResponse(loader.get_template("500.html").render(), status=500)

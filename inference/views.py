@@ -1,0 +1,80 @@
+"""The buyer console's playground: a form built from the model's input signature that calls the
+real inference API from the browser, with a short-lived `inference`-only key minted for the page.
+
+The key is created through accounts.services.api_key_create (audited, stored hashed, expiring in
+15 minutes); its secret is only ever in this page. Inputs and outputs go browser -> /v2 -> browser
+and are never stored (DESIGN.md).
+"""
+
+import json
+from datetime import timedelta
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from accounts.models import ApiKey
+from accounts.pages import org_required
+from accounts.services import api_key_create
+from accounts.tenancy import client_ip
+from core.errors import NotFound
+from marketplace.selectors import catalog
+from marketplace.selectors.entitlements import entitlement_for
+from marketplace.selectors.listings import vendor_model_get
+
+KEY_LIFETIME = timedelta(minutes=15)
+NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
+
+
+def _example(shape: list[int], datatype: str):
+    """A zero tensor of the input's shape with dynamic dimensions as 1, as nested lists."""
+    value = False if datatype == "BOOL" else 0
+    for dim in reversed([d if isinstance(d, int) and d > 0 else 1 for d in shape] or [1]):
+        value = [value if not isinstance(value, list) else json.loads(json.dumps(value)) for _ in range(dim)]
+    return value
+
+
+def _fields(signature: dict) -> list[dict]:
+    fields = []
+    for spec in signature.get("inputs") or []:
+        datatype = spec.get("datatype", "FP32")
+        numeric = datatype in NUMERIC
+        fields.append({
+            "name": spec["name"], "datatype": datatype, "shape": spec.get("shape") or [],
+            "kind": "numbers" if numeric else "text",
+            "example": json.dumps(_example(spec.get("shape") or [], datatype)) if numeric else "",
+        })
+    return fields
+
+
+@never_cache  # the page holds a key's secret: no cache may keep it
+@org_required
+def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
+    organization = request.tenant.organization
+    try:
+        model = catalog.catalog_model_get(vendor=vendor, slug=slug)
+    except NotFound:
+        if organization.slug != vendor:
+            raise Http404(f"No published model '{vendor}.{slug}' in the catalog.") from None
+        try:
+            model = vendor_model_get(organization=organization, slug=slug)  # a vendor trying its own draft
+        except NotFound as error:
+            raise Http404(error.message) from error
+    version = catalog.latest_ready_version(model)
+    if version is None:
+        raise Http404(f"{model.full_name} has no ready version to try yet.")
+    owner = model.organization_id == organization.pk
+    entitlement = None if owner else entitlement_for(organization=organization, model=model)
+    _, secret = api_key_create(
+        organization=organization, created_by=request.user, name=f"playground {model.full_name}",
+        scopes=[ApiKey.Scope.INFERENCE], expires_at=timezone.now() + KEY_LIFETIME, ip_address=client_ip(request),
+    )
+    return render(request, "console/playground.html", {
+        "section": "playground", "model": model, "version": version, "fields": _fields(version.signature or {}),
+        "infer_url": f"/v2/models/{model.full_name}/infer", "key": secret, "owner": owner,
+        "entitlement": entitlement, "minutes": int(KEY_LIFETIME.total_seconds() // 60),
+        "subscribe_url": reverse("console:subscribe", kwargs={"vendor": model.organization.slug, "slug": model.slug}),
+        "has_tokenizer": False,
+    })

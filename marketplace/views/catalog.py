@@ -1,0 +1,73 @@
+"""The public catalog: search with filters, and a model's page (card, license, plans, figures)."""
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.pages import current_tenant
+from core.errors import NotFound
+from marketplace.models import License
+from marketplace.selectors import catalog
+from marketplace.selectors.entitlements import entitlement_for
+from marketplace.views.common import bar_figure, license_terms, money, plan_summary, render_markdown
+from marketplace.views.vendor import STATUS_TONE
+
+
+class CatalogFilters(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search",
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "name or description"}))
+    task = forms.CharField(required=False, max_length=60, label="Task", widget=forms.TextInput(attrs={"list": "tasks"}))
+    license_kind = forms.ChoiceField(required=False, label="License",
+                                     choices=[("", "Any license"), *License.Kind.choices])
+    commercial = forms.ChoiceField(required=False, label="Commercial use",
+                                   choices=[("", "Either"), ("true", "Allowed"), ("false", "Not allowed")])
+    price_max = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Max price (USD)",
+                                   widget=forms.NumberInput(attrs={"step": "0.01", "title": "per call, or per month for subscriptions"}))
+    latency_max_ms = forms.FloatField(required=False, min_value=0, label="Max latency (ms)")
+    ordering = forms.ChoiceField(required=False, label="Sort by", choices=[
+        ("name", "Name"), ("newest", "Newest"), ("price", "Price"), ("latency", "Latency")])
+
+
+def catalog_list(request: HttpRequest) -> HttpResponse:
+    form = CatalogFilters(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    price = data.get("price_max")
+    models = list(catalog.catalog_search(
+        q=data.get("q") or "", task=data.get("task") or "", license_kind=data.get("license_kind") or "",
+        commercial=None if not data.get("commercial") else data["commercial"] == "true",
+        price_max=int(price * 100) if price is not None else None, latency_max_ms=data.get("latency_max_ms"),
+        ordering=data.get("ordering") or "name",
+    ))
+    tasks = sorted({t for t in catalog.catalog_models().values_list("task", flat=True) if t})
+    for model in models:
+        version = catalog.latest_ready_version(model)
+        model.latency = catalog._latency_ms(version)  # noqa: SLF001 - the selector's own reading of a report
+        model.license = catalog.catalog_license(model=model)
+        model.price_text = ("free" if model.min_price == 0 else f"from {money(model.min_price, 'usd')}"
+                            if model.min_price is not None else "—")
+    return render(request, "catalog/list.html", {"form": form, "models": models, "tasks": tasks})
+
+
+def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
+    try:
+        model = catalog.catalog_model_get(vendor=vendor, slug=slug)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    license = catalog.catalog_license(model=model)
+    plans = list(catalog.catalog_plans(model=model))
+    for plan in plans:
+        plan.summary = plan_summary(plan)
+    versions = list(catalog.catalog_versions(model=model))
+    latest = versions[0] if versions else None
+    batches = ((latest.benchmark if latest else None) or {}).get("batches") or {}
+    bars = [(f"batch {b} {p[:3]}", float(f[p])) for b, f in sorted(batches.items(), key=lambda i: int(i[0]))
+            for p in ("p50_ms", "p95_ms") if (f or {}).get(p) is not None]
+    tenant = current_tenant(request)
+    entitlement = entitlement_for(organization=tenant.organization, model=model) if tenant else None
+    return render(request, "catalog/detail.html", {
+        "model": model, "license": license, "terms": license_terms(license), "plans": plans,
+        "versions": versions, "latest": latest, "description_html": render_markdown(model.description),
+        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
+        "entitlement": entitlement, "own_model": tenant is not None and tenant.organization.pk == model.organization_id,
+        "status_tone": STATUS_TONE,
+    })

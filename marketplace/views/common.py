@@ -1,0 +1,76 @@
+"""Small helpers shared by the page views: safe Markdown, money and SVG bar figures."""
+
+from decimal import Decimal
+
+import markdown
+import nh3
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from marketplace.models import License, Plan
+
+_TAGS = {"p", "a", "em", "strong", "code", "pre", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "br", "hr",
+         "table", "thead", "tbody", "tr", "th", "td"}
+
+
+def render_markdown(text: str) -> SafeString:
+    """Vendor Markdown -> HTML with an allow-list of tags (nh3 drops scripts, handlers, styles)."""
+    html = markdown.markdown(text or "", extensions=["tables", "fenced_code"])
+    return mark_safe(nh3.clean(html, tags=_TAGS, link_rel="noopener nofollow ugc"))  # noqa: S308 - sanitised by nh3
+
+
+def money(minor: int | Decimal | None, currency: str) -> str:
+    value = Decimal(minor or 0) / 100
+    text = f"{value:,.4f}".rstrip("0").rstrip(".") if value != value.quantize(Decimal("0.01")) else f"{value:,.2f}"
+    return f"{text} {currency.upper()}"
+
+
+def plan_summary(plan: Plan) -> str:
+    """What a buyer reads about a plan, in one line."""
+    unit = {"call": "call", "1k_units": "1,000 units", "compute_second": "compute second"}.get(plan.unit, plan.unit)
+    if plan.kind == Plan.Kind.FREE:
+        return f"Free: {plan.included_calls:,} calls a month"
+    if plan.kind == Plan.Kind.PAYG:
+        return f"Pay as you go: {money(plan.unit_price_minor, plan.currency)} per {unit}"
+    overage = f", then {money(plan.overage_price_minor, plan.currency)} per {unit}" if plan.overage_price_minor else ""
+    return (f"Subscription: {money(plan.monthly_fee_minor, plan.currency)} a month, "
+            f"{plan.included_calls:,} calls included{overage}")
+
+
+def license_terms(license: License | None) -> list[tuple[str, str]]:
+    """The structured terms as (term, answer) rows for a summary table."""
+    if license is None:
+        return []
+    where = {"anywhere": "Anywhere", "allow": f"Only in {', '.join(license.territories)}",
+             "deny": f"Everywhere except {', '.join(license.territories)}"}[license.territory_mode]
+    rows = [
+        ("License", f"{license.identifier} (revision {license.revision}, {'SPDX' if license.kind == 'spdx' else 'custom EULA'})"),
+        ("Commercial use", "Allowed" if license.commercial_use else "Not allowed"),
+        ("Weights downloadable", "Yes" if license.weight_download else "No"),
+        ("Attribution required", "Yes" if license.attribution_required else "No"),
+        ("Territory", where),
+        ("Monthly call limit", f"{license.max_monthly_calls:,}" if license.max_monthly_calls else "None"),
+    ]
+    if license.expires_at:
+        rows.append(("Expires", f"{license.expires_at:%Y-%m-%d}"))
+    return rows
+
+
+def bar_figure(*, title: str, bars: list[tuple[str, float]], unit: str = "ms") -> SafeString:
+    """A horizontal bar chart as inline SVG, with the numbers written next to the bars."""
+    if not bars:
+        return mark_safe("")
+    top = max(v for _, v in bars) or 1.0
+    row, left, width = 34, 150, 640
+    height = row * len(bars) + 10
+    parts = [f'<svg class="chart bars" viewBox="0 0 {left + width + 90} {height}" role="img">'
+             f"<title>{escape(title)}</title>"]
+    colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7"]
+    for i, (label, value) in enumerate(bars):
+        y = 6 + i * row
+        w = max(width * value / top, 2)
+        parts.append(f'<text class="tick" x="{left - 8}" y="{y + 17}" text-anchor="end">{escape(label)}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="24" fill="{colours[i % 4]}"/>')
+        parts.append(f'<text class="tick" x="{left + w + 6:.1f}" y="{y + 17}">{value:,.3f} {escape(unit)}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - labels escaped, numbers formatted here

@@ -1,0 +1,273 @@
+"""Vendor portal: listings, uploads with a live pipeline timeline, versions, license, plans."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.pages import add_error, flash_error, org_required
+from accounts.tenancy import client_ip
+from core.errors import ApplicationError, NotFound
+from marketplace.models import Model, ModelVersion, Plan
+from marketplace.selectors.catalog import catalog_license
+from marketplace.selectors.listings import (
+    model_version_get,
+    model_versions,
+    vendor_model_get,
+    vendor_models,
+)
+from marketplace.services.licensing import license_set
+from marketplace.services.listings import model_create, model_update
+from marketplace.services.plans import model_publish, model_unpublish, plan_create, plan_update
+from marketplace.services.versions import STAGES
+from marketplace.views.common import bar_figure, license_terms, plan_summary, render_markdown
+from marketplace.views.forms import SPDX_COMMON, LicenseForm, ModelForm, PlanForm, UploadForm
+
+STATUS_TONE = {"draft": "neutral", "published": "ok", "suspended": "bad", "ready": "ok", "failed": "bad",
+               "quarantined": "bad"}
+
+
+def _model(request: HttpRequest, slug: str) -> Model:
+    return vendor_model_get(organization=request.tenant.organization, slug=slug)
+
+
+def _not_found(request: HttpRequest, error: NotFound) -> HttpResponse:
+    return render(request, "404.html", {"message": error.message}, status=404)
+
+
+@org_required
+def models_list(request: HttpRequest) -> HttpResponse:
+    models = list(vendor_models(organization=request.tenant.organization).prefetch_related("versions"))
+    for model in models:
+        versions = sorted(model.versions.all(), key=lambda v: v.created_at, reverse=True)
+        model.latest = versions[0] if versions else None
+        model.tone = STATUS_TONE.get(model.status, "neutral")
+    return render(request, "vendor/models.html", {"models": models})
+
+
+@org_required
+def model_create_page(request: HttpRequest) -> HttpResponse:
+    form = ModelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = model_create(organization=request.tenant.organization, **form.cleaned_data)
+        except ApplicationError as error:
+            add_error(form, error)
+        else:
+            messages.success(request, f"Model “{model.name}” created. Upload a first version.")
+            return redirect("vendor:upload", slug=model.slug)
+    return render(request, "vendor/model_form.html", {"form": form, "title": "New model"})
+
+
+@org_required
+def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+    except NotFound as error:
+        return _not_found(request, error)
+    initial = {"name": model.name, "slug": model.slug, "task": model.task, "description": model.description,
+               "tags": ", ".join(model.tags), "visibility": model.visibility}
+    form = ModelForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = model_update(model=model, **form.cleaned_data)
+        except ApplicationError as error:
+            add_error(form, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("vendor:model", slug=model.slug)
+    return render(request, "vendor/model_form.html", {"form": form, "model": model, "title": f"Edit {model.name}"})
+
+
+@org_required
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+    except NotFound as error:
+        return _not_found(request, error)
+    license = catalog_license(model=model)
+    plans = list(Plan.objects.filter(model=model).order_by("id"))
+    for plan in plans:
+        plan.summary = plan_summary(plan)
+    return render(request, "vendor/model_detail.html", {
+        "model": model, "tone": STATUS_TONE.get(model.status, "neutral"),
+        "description_html": render_markdown(model.description),
+        "versions": model_versions(model=model).order_by("-created_at"), "license": license,
+        "terms": license_terms(license), "plans": plans, "status_tone": STATUS_TONE,
+    })
+
+
+@org_required
+def upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """The form posts to the vendor API with XHR (progress of the upload bytes); the API answers
+    with the version, and the page moves on to its live timeline."""
+    try:
+        model = _model(request, slug)
+    except NotFound as error:
+        return _not_found(request, error)
+    return render(request, "vendor/upload.html", {
+        "model": model, "form": UploadForm(),
+        "api_url": reverse("vendor-versions", kwargs={"slug": model.slug}),
+        "version_url": reverse("vendor:version", kwargs={"slug": model.slug, "version": "__v__"}),
+    })
+
+
+def _timeline(version: ModelVersion) -> list[dict]:
+    stages = version.stages or {}
+    rows = [{"name": "received", "state": "done", "duration": None, "started_at": version.created_at}]
+    for name in STAGES:
+        entry = stages.get(name) or {}
+        state = entry.get("state", "pending")
+        note = (entry.get("detail") or {}).get("reason", "") if state == "skipped" else ""
+        rows.append({"name": name, "state": state, "duration": None if state == "skipped" else entry.get("duration"),
+                     "started_at": entry.get("started_at"), "note": note})
+    broken = version.status in ("failed", "quarantined")
+    if broken:
+        for row in rows:
+            row["state"] = "notrun" if row["state"] == "pending" else row["state"]
+    final = version.status if version.status in ("ready", "failed", "quarantined") else "ready"
+    state = "failed" if broken else "done" if version.status == final else "pending"
+    rows.append({"name": final, "state": state, "duration": None, "started_at": version.ready_at})
+    return rows
+
+
+def _version_context(request: HttpRequest, slug: str, version: str) -> dict:
+    model = _model(request, slug)
+    found = model_version_get(model=model, version=version)
+    finished = found.status in ("ready", "failed", "quarantined")
+    return {"model": model, "version": found, "timeline": _timeline(found), "finished": finished,
+            "tone": STATUS_TONE.get(found.status, "warn"), "failure": found.failure or {}}
+
+
+@org_required
+def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    try:
+        context = _version_context(request, slug, version)
+    except NotFound as error:
+        return _not_found(request, error)
+    found = context["version"]
+    batches = (found.benchmark or {}).get("batches") or {}
+    bars = []
+    for batch in sorted(batches, key=lambda b: int(b) if str(b).isdigit() else 0):
+        figures = batches[batch] or {}
+        for pct in ("p50_ms", "p95_ms"):
+            if figures.get(pct) is not None:
+                bars.append((f"batch {batch} {pct[:3]}", float(figures[pct])))
+    int8 = (found.optimization or {}).get("int8")
+    context.update({
+        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
+        "batches": sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0),
+        "int8": int8, "parity": found.parity or {},
+        "parity_outputs": sorted(((found.parity or {}).get("outputs") or {}).items()),
+    })
+    return render(request, "vendor/version.html", context)
+
+
+@org_required
+def version_timeline(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    """The htmx partial polled every second until the pipeline finishes (then it stops polling)."""
+    try:
+        context = _version_context(request, slug, version)
+    except NotFound as error:
+        return _not_found(request, error)
+    response = render(request, "vendor/_timeline.html", context)
+    if context["finished"] and request.GET.get("live") == "1" and request.headers.get("HX-Request"):
+        # The figures (signature, parity, benchmark) exist only now: show them once, when the
+        # pipeline that was being watched ends.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@org_required
+def license_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+    except NotFound as error:
+        return _not_found(request, error)
+    current = catalog_license(model=model)
+    initial = {}
+    if current is not None:
+        initial = {"kind": current.kind, "identifier": current.identifier, "text": current.text,
+                   "commercial_use": current.commercial_use, "weight_download": current.weight_download,
+                   "attribution_required": current.attribution_required, "territory_mode": current.territory_mode,
+                   "territories": ", ".join(current.territories), "max_monthly_calls": current.max_monthly_calls,
+                   "expires_at": current.expires_at}
+    form = LicenseForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = license_set(model=model, actor=request.user, ip_address=client_ip(request), **form.cleaned_data)
+        except ApplicationError as error:
+            add_error(form, error)
+        else:
+            messages.success(request, f"License saved as revision {saved.revision}. New subscribers accept this one.")
+            return redirect("vendor:model", slug=model.slug)
+    return render(request, "vendor/license.html", {"model": model, "form": form, "current": current,
+                                                   "spdx_ids": SPDX_COMMON, "terms": license_terms(current)})
+
+
+@org_required
+def plans_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+    except NotFound as error:
+        return _not_found(request, error)
+    form = PlanForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plan = plan_create(model=model, actor=request.user, ip_address=client_ip(request), **form.service_kwargs())
+        except ApplicationError as error:
+            add_error(form, error)
+        else:
+            messages.success(request, f"Plan “{plan.name}” added.")
+            return redirect("vendor:plans", slug=model.slug)
+    plans = list(Plan.objects.filter(model=model).order_by("id"))
+    for plan in plans:
+        plan.summary = plan_summary(plan)
+    license = catalog_license(model=model)
+    return render(request, "vendor/plans.html", {
+        "model": model, "form": form, "plans": plans, "active_plans": [p for p in plans if p.is_active],
+        "license": license, "terms": license_terms(license),
+    })
+
+
+@org_required
+def plan_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """htmx: the line a buyer would read for the plan being typed (not saved, no rules applied)."""
+    form = PlanForm(request.POST)
+    text = ""
+    if form.is_valid():
+        kwargs = form.service_kwargs()
+        text = plan_summary(Plan(**kwargs))
+    return HttpResponse(render(request, "vendor/_plan_preview.html", {"text": text, "form": form}).content)
+
+
+@org_required
+@require_POST
+def plan_toggle(request: HttpRequest, slug: str, plan_id: int) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+        plan = plan_update(model=model, plan_id=plan_id, actor=request.user, ip_address=client_ip(request),
+                           is_active=request.POST.get("active") == "1")
+    except ApplicationError as error:
+        flash_error(request, error)
+    else:
+        messages.success(request, f"Plan “{plan.name}” is now {'offered' if plan.is_active else 'withdrawn'}.")
+    return redirect("vendor:plans", slug=slug)
+
+
+@org_required
+@require_POST
+def publish(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        model = _model(request, slug)
+        if request.POST.get("action") == "unpublish":
+            model_unpublish(model=model, actor=request.user, ip_address=client_ip(request))
+            messages.success(request, "Unpublished: the model left the catalog. Existing buyers keep access.")
+        else:
+            model_publish(model=model, actor=request.user, ip_address=client_ip(request))
+            messages.success(request, "Published: buyers can find it in the catalog now.")
+    except ApplicationError as error:
+        flash_error(request, error)
+    return redirect("vendor:model", slug=slug)
+

@@ -1,0 +1,83 @@
+"""Real chromium (Debian's, at /usr/bin/chromium) driven by Playwright against a live server.
+
+Playwright's sync API runs an asyncio loop in the test thread, which trips Django's
+async-unsafe guard for ORM calls made by the test itself; the live server runs in its own
+thread, so allowing them here is safe.
+"""
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+def _install_chromium() -> str:
+    """apt-get install chromium; returns what went wrong, or "" on success."""
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available"
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        result = subprocess.run([*sudo, *command], capture_output=True, text=True, env=env, timeout=900)
+        if result.returncode != 0:
+            return f"`{' '.join(command)}` failed: {result.stderr.strip()[-300:]}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not CHROMIUM.exists():
+        problem = _install_chromium()
+        if not CHROMIUM.exists():
+            pytest.skip(f"chromium is not installed at {CHROMIUM} and installing it failed: {problem}")
+    return str(CHROMIUM)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    """A fresh browser context per test (no shared cookies), pointed at the live server."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Saves a full-page PNG under tests/browser/screenshots/ for a person to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(page, email: str, password: str) -> None:
+    """Fills the login form; opens it first unless the page is on it already (keeping ?next=)."""
+    if "/accounts/login/" not in page.url:
+        page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
