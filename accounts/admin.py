@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiKey, AuditLog, Membership, Organization, User
+from accounts.models import ApiKey, AuditLog, Invitation, Membership, Organization, User
 
 
 @admin.register(User)
@@ -56,3 +56,14 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "accepted_at", "revoked_at"]
+    search_fields = ["email", "organization__slug"]
+    readonly_fields = ["hashed_token", "organization", "email", "invited_by", "created_at", "accepted_at", "accepted_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # invitations are sent from the members page so the link goes out by email

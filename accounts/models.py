@@ -48,6 +48,15 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="organizations")
 
+    class DataPolicy(models.TextChoices):
+        ZERO_RETENTION = "zero_retention"  # sync calls only; async results are never stored
+        SHORT_RETENTION = "short_retention"  # async results live retention_minutes in Redis
+
+    data_policy = models.CharField(max_length=16, choices=DataPolicy.choices, default=DataPolicy.SHORT_RETENTION)
+    retention_minutes = models.PositiveIntegerField(default=60)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2, for license territories")
+    erased_at = models.DateTimeField(null=True, blank=True)
+
     def __str__(self) -> str:
         return self.slug
 
@@ -148,3 +157,34 @@ class AuditLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The audit log is append-only.")
+
+
+class Invitation(models.Model):
+    """An invitation to join an organization, for an email that may not have an account yet.
+
+    Only the SHA-256 of the token is stored; the link with the plaintext token goes out by email
+    (and is shown once to the inviter). Accepting needs a session whose email matches.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    hashed_token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization_id} ({self.role})"
+
+    def is_pending(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now

@@ -1,6 +1,7 @@
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from accounts.models import ApiKey, AuditLog, Membership, Organization, User
+from accounts.models import ApiKey, AuditLog, Invitation, Membership, Organization, User
 
 
 def api_keys_for(*, organization: Organization) -> QuerySet[ApiKey]:
@@ -17,3 +18,10 @@ def organizations_for(*, user: User) -> QuerySet[Organization]:
 
 def audit_log_for(*, organization: Organization) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(organization=organization).select_related("actor")
+
+
+def invitations_pending_for(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        organization=organization, accepted_at__isnull=True, revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).select_related("invited_by")

@@ -35,7 +35,8 @@ class Tenant:
 
 
 def tenant_for(request: Request) -> Tenant:
-    if isinstance(request.auth, ApiKey):
+    # Page views pass a plain Django HttpRequest, which has no `auth`: a session, never a key.
+    if isinstance(getattr(request, "auth", None), ApiKey):
         return Tenant(organization=request.auth.organization, membership=None, api_key=request.auth)
     user = request.user
     memberships = Membership.objects.filter(user=user).select_related("organization", "user")

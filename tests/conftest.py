@@ -99,3 +99,32 @@ def start_worker(django_db_setup, django_db_blocker):
 @pytest.fixture
 def celery_worker(start_worker) -> WorkerProcess:
     return start_worker(queues="default,convert,infer.cpu", name="all")
+
+
+STRIPE_WEBHOOK_TEST_SECRET = "whsec_modelbay_test_secret"
+
+
+@pytest.fixture
+def stripe_standin(settings):
+    """The local Stripe stand-in on a free port, with settings pointing billing at it (the
+    STRIPE_API_KEY switch on). Webhooks are not pushed unless a test configures a URL."""
+    from billing.stripe_standin import StripeStandin
+
+    standin = StripeStandin(port=0, webhook_secret=STRIPE_WEBHOOK_TEST_SECRET, webhook_backoff_seconds=0.05)
+    base_url = standin.start()
+    settings.STRIPE_API_KEY = "sk_test_standin"
+    settings.STRIPE_API_BASE = base_url
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_TEST_SECRET
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def api_client_anon() -> APIClient:
+    """A client without credentials (webhooks, public pages)."""
+    return APIClient()
+
+
+# Serving fixtures (a published tiny model, an inference worker, fresh caches), defined with
+# their helpers in tests/inference/serving.py.
+from tests.inference.serving import fresh_serving_caches, infer_worker, tiny  # noqa: E402, F401

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "core.apps.CoreConfig",
     "accounts.apps.AccountsConfig",
     "marketplace.apps.MarketplaceConfig",
+    "inference.apps.InferenceConfig",
+    "billing.apps.BillingConfig",
+    "dashboard.apps.DashboardConfig",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +78,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.navigation",
+                "accounts.context_processors.organizations",
             ],
         },
     },
@@ -90,9 +95,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections: reopening costs ~0.8 ms per request on SQLite (its PRAGMAs rerun),
+# more on PostgreSQL; the inference hot path should not pay it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -103,6 +109,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/accounts/keys/"
+LOGOUT_REDIRECT_URL = "/"
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # a reset link works for one day
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -215,8 +224,89 @@ CELERY_TASK_ROUTES = {
 # The one beat schedule; apps add their periodic tasks here, not in their own modules.
 CELERY_BEAT_SCHEDULE: dict = {
     "core.heartbeat": {"task": "core.tasks.heartbeat", "schedule": crontab(minute="*")},
+    "inference.pipeline.requeue_stuck": {
+        "task": "inference.pipeline.requeue_stuck", "schedule": crontab(minute="*"),
+    },
+    "accounts.retention_purge": {"task": "accounts.tasks.retention_purge", "schedule": crontab(minute="*/5")},
+    "billing.stripe_objects_sync": {"task": "billing.tasks.stripe_objects_sync", "schedule": crontab(minute="*")},
+    "billing.usage_sync": {"task": "billing.tasks.usage_sync", "schedule": crontab(minute="*/5")},
+    "billing.reconcile": {"task": "billing.tasks.reconcile", "schedule": crontab(minute=17, hour=3)},
+    "billing.local_invoices": {"task": "billing.tasks.local_invoices_close", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
+    "billing.webhook_events_retry": {"task": "billing.tasks.webhook_events_retry", "schedule": crontab(minute="*/5")},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Vendor uploads and the conversion pipeline -------------------------------------------------
+# Base64 of 32 random bytes; wraps each organization's artifact data key. local/test settings
+# generate one under VAR_DIR; production has no default.
+MODELBAY_MASTER_KEY = env.str("MODELBAY_MASTER_KEY", default="")
+MODELBAY_MAX_UPLOAD_BYTES = env.int("MODELBAY_MAX_UPLOAD_BYTES", default=4 * 2**30)
+MODELBAY_MAX_EXAMPLE_INPUTS_BYTES = env.int("MODELBAY_MAX_EXAMPLE_INPUTS_BYTES", default=64 * 2**20)
+# A worker heartbeats its claimed stage every lease/3 s; a claim older than the lease is taken
+# over by a redelivered task. A version stuck in a stage past the deadline is re-queued by beat.
+MODELBAY_PIPELINE_LEASE_SECONDS = env.int("MODELBAY_PIPELINE_LEASE_SECONDS", default=60)
+MODELBAY_PIPELINE_STAGE_DEADLINE_SECONDS = env.int("MODELBAY_PIPELINE_STAGE_DEADLINE_SECONDS", default=3600)
+# Scanning caps (zip entries, real expanded bytes, elements of one tensor); the runtime's defaults.
+MODELBAY_SCAN_MAX_ENTRIES = env.int("MODELBAY_SCAN_MAX_ENTRIES", default=10_000)
+MODELBAY_SCAN_MAX_TOTAL_BYTES = env.int("MODELBAY_SCAN_MAX_TOTAL_BYTES", default=8 * 2**30)
+MODELBAY_SCAN_MAX_TENSOR_ELEMENTS = env.int("MODELBAY_SCAN_MAX_TENSOR_ELEMENTS", default=2**32)
+MODELBAY_SANDBOX_WALL_SECONDS = env.int("MODELBAY_SANDBOX_WALL_SECONDS", default=1800)
+MODELBAY_SANDBOX_CPU_SECONDS = env.int("MODELBAY_SANDBOX_CPU_SECONDS", default=1800)
+MODELBAY_SANDBOX_MEMORY_BYTES = env.int("MODELBAY_SANDBOX_MEMORY_BYTES", default=12 * 2**30)
+
+# --- Inference serving (gateway, workers) and metering ----------------------------------------
+INFERENCE_MAX_BODY_BYTES = env.int("INFERENCE_MAX_BODY_BYTES", default=64 * 2**20)
+INFERENCE_MAX_ELEMENTS_PER_TENSOR = env.int("INFERENCE_MAX_ELEMENTS_PER_TENSOR", default=16 * 2**20)
+INFERENCE_TIMEOUT_SECONDS = env.float("INFERENCE_TIMEOUT_SECONDS", default=60.0)
+INFERENCE_RATE_LIMIT_PER_SECOND = env.int("INFERENCE_RATE_LIMIT_PER_SECOND", default=500)
+# Model/version resolution is cached per process this long; a quarantine is also checked by
+# the worker, so a stale entry cannot run a quarantined version.
+INFERENCE_RESOLVE_CACHE_SECONDS = env.float("INFERENCE_RESOLVE_CACHE_SECONDS", default=2.0)
+INFERENCE_BATCHING = env_bool("INFERENCE_BATCHING", True)
+INFERENCE_BATCH_WINDOW_MS = env.float("INFERENCE_BATCH_WINDOW_MS", default=2.0)
+# Adaptive: stop waiting once as many requests queue as the last batch held (a lone caller never
+# waits); off: always wait the window for more (higher latency, fuller batches).
+INFERENCE_BATCH_ADAPTIVE = env_bool("INFERENCE_BATCH_ADAPTIVE", True)
+INFERENCE_MAX_BATCH_SIZE = env.int("INFERENCE_MAX_BATCH_SIZE", default=32)
+INFERENCE_SESSION_MEMORY_BYTES = env.int("INFERENCE_SESSION_MEMORY_BYTES", default=2 * 2**30)
+# Worker processes sharing this host's cores (intra-op threads = cores // this).
+INFERENCE_WORKER_PROCESSES = env.int("INFERENCE_WORKER_PROCESSES", default=1)
+# A version whose runs killed the worker this many times is quarantined instead of redelivered.
+INFERENCE_QUARANTINE_AFTER_CRASHES = env.int("INFERENCE_QUARANTINE_AFTER_CRASHES", default=3)
+INFERENCE_PREDICTION_MAX_WAIT_SECONDS = env.int("INFERENCE_PREDICTION_MAX_WAIT_SECONDS", default=60)
+INFERENCE_WEBHOOK_MAX_RETRIES = env.int("INFERENCE_WEBHOOK_MAX_RETRIES", default=6)
+INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS", default=5.0)
+INFERENCE_WEBHOOK_TIMEOUT_SECONDS = env.float("INFERENCE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Webhooks to loopback/private addresses are refused (SSRF) unless this is on (tests, dev).
+INFERENCE_WEBHOOK_ALLOW_PRIVATE = env_bool("INFERENCE_WEBHOOK_ALLOW_PRIVATE", False)
+BILLING_ALERT_EMAILS = env_bool("BILLING_ALERT_EMAILS", False)
+
+# --- Stripe (billing.stripe_client): STRIPE_API_KEY is the one switch; unset = local-ledger mode
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # the local stand-in's URL in tests and the demo
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Platform fee on vendor earnings, in basis points (2000 = 20%).
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=2000)
+# Days after a failed payment before calls answer 402.
+DELINQUENCY_GRACE_DAYS = env.int("DELINQUENCY_GRACE_DAYS", default=7)
+# A usage hour is sent to Stripe once it ended this long ago (late commits land first).
+BILLING_WINDOW_GRACE_SECONDS = env.int("BILLING_WINDOW_GRACE_SECONDS", default=120)
+# Reconciliation compares this many hours back (Stripe accepts events up to 35 days old).
+BILLING_RECONCILE_LOOKBACK_HOURS = env.int("BILLING_RECONCILE_LOOKBACK_HOURS", default=72)
+
+# --- Licensing, downloads and privacy ------------------------------------------------------
+# HMAC keys for acceptance receipts and download fingerprints; empty = derived from SECRET_KEY.
+RECEIPT_SIGNING_KEY = env.str("RECEIPT_SIGNING_KEY", default="")
+FINGERPRINT_SIGNING_KEY = env.str("FINGERPRINT_SIGNING_KEY", default="")
+# Async prediction results live in Redis at f"{prefix}{org_id}:{prediction_id}"; the retention
+# job deletes those that outlive their organization's data policy.
+ASYNC_RESULT_KEY_PREFIX = "mb:result:"
+# An export larger than this is served as a zip.
+PRIVACY_EXPORT_ZIP_BYTES = env.int("PRIVACY_EXPORT_ZIP_BYTES", default=5 * 1024 * 1024)
+# Called as hook(organization=..., actor=...) during erasure, so accounts needs no import of
+# the apps that depend on it (marketplace cancels entitlements; billing may add its own).
+PRIVACY_ERASURE_HOOKS = ["marketplace.services.entitlements.entitlements_cancel_all"]
 
 # --- Logging: never log request bodies ----------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,5 +1,6 @@
 """The embedded default: SQLite, embedded Redis, local disk. A secret key is made once."""
 
+import base64
 import secrets
 
 from .base import *  # noqa: F403
@@ -13,3 +14,10 @@ if not SECRET_KEY:  # noqa: F405
         _key_file.write_text(secrets.token_urlsafe(50))
         _key_file.chmod(0o600)
     SECRET_KEY = _key_file.read_text().strip()
+
+if not MODELBAY_MASTER_KEY:  # noqa: F405
+    _master_file = VAR_DIR / "master_key"
+    if not _master_file.exists():
+        _master_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        _master_file.chmod(0o600)
+    MODELBAY_MASTER_KEY = _master_file.read_text().strip()

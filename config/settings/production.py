@@ -5,6 +5,7 @@ from .base import env, env_bool
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
+MODELBAY_MASTER_KEY = env.str("MODELBAY_MASTER_KEY")  # base64 of 32 bytes; wraps org data keys
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

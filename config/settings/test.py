@@ -28,3 +28,13 @@ else:
     _db["CONN_MAX_AGE"] = 0
 if os.environ.get("MODELBAY_WORKER_USES_TEST_DB") == "1":
     _db["NAME"] = _db["TEST"]["NAME"]
+
+if not MODELBAY_MASTER_KEY:  # noqa: F405 - one per run, shared with worker processes via VAR_DIR
+    import base64 as _b64
+    import secrets as _secrets
+
+    _master_file = VAR_DIR / "master_key"
+    if not _master_file.exists():
+        _master_file.write_text(_b64.b64encode(_secrets.token_bytes(32)).decode())
+        _master_file.chmod(0o600)
+    MODELBAY_MASTER_KEY = _master_file.read_text().strip()

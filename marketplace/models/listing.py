@@ -89,6 +89,11 @@ class ModelVersion(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="pipeline deliveries, for the retry cap")
     crash_count = models.PositiveSmallIntegerField(default=0, help_text="runtime crashes while serving")
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="when the current stage was claimed")
+    # Who holds the current stage (random per claim; empty = unclaimed). The holder heartbeats
+    # claimed_at; a claim older than the lease is taken over by a redelivered task.
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    # Pipeline scratch between stages (scan summary, converted-bundle artifact name).
+    pipeline_state = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)

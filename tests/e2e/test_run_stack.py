@@ -38,7 +38,7 @@ def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works():
         stack = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(port)], cwd=ROOT,
                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 300
             while b"Ctrl-C stops everything" not in log_path.read_bytes():
                 assert stack.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
@@ -48,10 +48,17 @@ def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works():
                 assert json.load(response)["checks"]["redis"] == "ok"
             assert embedded_redis.is_up(var_dir / "redis.sock")
 
+            # The printed example is a real, metered inference call on the demo model.
             curl = re.search(r"^\s*(curl .+)$", log_path.read_text(), re.MULTILINE).group(1)
             result = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30)
             assert result.returncode == 0, result.stderr
-            assert "results" in json.loads(result.stdout)
+            head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
+            assert head.startswith("HTTP/1.1 200"), result.stdout
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head.splitlines()[1:])}
+            assert headers["x-modelbay-units"] == "1"
+            assert "x-modelbay-cost" in headers
+            outputs = json.loads(body)["outputs"]
+            assert outputs[0]["name"] == "y" and outputs[0]["shape"] == [1, 2]
         finally:
             stack.send_signal(signal.SIGINT)
             stack.wait(60)

@@ -94,6 +94,8 @@ class Command(BaseCommand):
             demo = json.loads(out.getvalue())
 
         address = f"{options['host']}:{options['port']}"
+        if not settings.STRIPE_API_KEY:  # the demo shows the Stripe path on the local stand-in
+            self._start_stripe_standin(stack, python, address)
         stack.spawn("web", [python, "-m", "gunicorn", "config.wsgi", "--bind", address,
                             "--worker-class", "gthread", "--workers", "2", "--threads", "16",
                             "--access-logfile", "-", "--graceful-timeout", "10"])
@@ -108,7 +110,32 @@ class Command(BaseCommand):
                              "--loglevel", "INFO"])
         base = f"http://{address}"
         self._wait_ready(base, stack)
+        if demo:
+            demo["listing"] = self._demo_listing()
         self._banner(base, demo)
+
+    def _demo_listing(self) -> dict:
+        """Uploads the demo model through the pipeline the workers just started, and waits."""
+        self.stdout.write("Converting the demo model through the pipeline ...")
+        out = StringIO()
+        call_command("seed_demo_marketplace", wait=180, json=True, stdout=out)
+        return json.loads(out.getvalue())
+
+    def _start_stripe_standin(self, stack: Stack, python: str, address: str) -> None:
+        """One more child: the Stripe stand-in, pushing webhooks to the web process. The children
+        started after it inherit STRIPE_* from this environment."""
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        secret = "whsec_modelbay_demo"
+        stack.spawn("stripe-standin", [python, "-m", "billing.stripe_standin", "--port", str(port),
+                                       "--webhook-url", f"http://{address}/api/v1/billing/stripe/webhook",
+                                       "--webhook-secret", secret,
+                                       "--state-file", str(settings.VAR_DIR / "stripe-standin.json")])
+        os.environ.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=f"http://127.0.0.1:{port}",
+                          STRIPE_WEBHOOK_SECRET=secret)
 
     def _wait_ready(self, base: str, stack: Stack, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -130,6 +157,10 @@ class Command(BaseCommand):
             "",
             "Modelbay is running.",
             f"  web        {base}/",
+            f"  catalog    {base}/catalog/",
+            f"  vendor     {base}/vendor/",
+            f"  console    {base}/console/",
+            f"  dashboard  {base}/dashboard/   (staff)",
             f"  API docs   {base}/api/docs/",
             f"  admin      {base}/admin/",
             f"  health     {base}/readyz",
@@ -139,11 +170,18 @@ class Command(BaseCommand):
             lines += [f"    {role:7} {email}" for role, email in demo["users"].items()]
             lines.append("  API keys:")
             lines += [f"    {role:7} {key}" for role, key in demo["api_keys"].items()]
-            lines += [
-                "",
-                "Try it:",
-                f"  curl -s -H 'Authorization: Bearer {demo['api_keys']['buyer']}' {base}/api/v1/keys",
-            ]
+            listing = demo["listing"]
+            body = json.dumps(listing["example_request"], separators=(",", ":"))
+            lines += ["", f"Try it: the buyer calls {listing['model']} (metered; the receipt is in the headers)"]
+            if not listing["ready"]:
+                lines.append("  (the demo model is not ready yet; see the vendor portal for its pipeline)")
+            lines.append(
+                f"  curl -s -i -H 'Authorization: Bearer {demo['api_keys']['buyer']}' "
+                f"-H 'Content-Type: application/json' -d '{body}' {base}/v2/models/{listing['model']}/infer"
+            )
+        if os.environ.get("STRIPE_API_BASE"):
+            lines.append(f"  Stripe stand-in {os.environ['STRIPE_API_BASE']}/_standin/state "
+                         "(POST /_standin/clock {\"advance_seconds\": 2764800} bills the month)")
         lines += ["", "Ctrl-C stops everything.", ""]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()

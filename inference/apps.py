@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class InferenceConfig(AppConfig):
+    name = "inference"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Celery's autodiscovery looks for `inference.tasks`; ours live in packages.
+        from inference import webhooks  # noqa: F401  (serving: async prediction webhooks)
+        from inference.pipeline import tasks  # noqa: F401  (conversion pipeline)
+        from inference.serving import tasks as serving_tasks  # noqa: F401
