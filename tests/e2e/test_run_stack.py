@@ -55,7 +55,7 @@ def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works():
             head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
             assert head.startswith("HTTP/1.1 200"), result.stdout
             headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head.splitlines()[1:])}
-            assert headers["x-modelbay-units"] == "1"
+            assert headers["x-modelbay-units"] == "4"  # billing units are the tensor elements sent
             assert "x-modelbay-cost" in headers
             outputs = json.loads(body)["outputs"]
             assert outputs[0]["name"] == "y" and outputs[0]["shape"] == [1, 2]
