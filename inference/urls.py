@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inference.api import oip, predictions
+from inference.api import oip, predictions, tokenize
 
 # Mounted at the root: the Open Inference Protocol fixes the /v2/ paths.
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("v2/models/<str:name>/versions/<str:version>/ready", oip.model_ready, name="oip-model-version-ready"),
     path("v2/models/<str:name>/infer", oip.infer, name="oip-infer"),
     path("v2/models/<str:name>/versions/<str:version>/infer", oip.infer, name="oip-infer-version"),
+    path("api/v1/tokenize", tokenize.TokenizeApi.as_view(), name="tokenize"),
     path("api/v1/predictions", predictions.PredictionCreateApi.as_view(), name="prediction-create"),
     path("api/v1/predictions/webhook-secret", predictions.WebhookSecretApi.as_view(), name="prediction-webhook-secret"),
     path("api/v1/predictions/<str:prediction_id>", predictions.PredictionDetailApi.as_view(), name="prediction-detail"),

@@ -20,6 +20,7 @@ from accounts.pages import org_required
 from accounts.services import api_key_create
 from accounts.tenancy import client_ip
 from core.errors import NotFound
+from inference.runtime.tokenizer import TOKEN_INPUTS
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.selectors.listings import vendor_model_get
@@ -36,9 +37,12 @@ def _example(shape: list[int], datatype: str):
     return value
 
 
-def _fields(signature: dict) -> list[dict]:
+def _fields(signature: dict, *, tokenized: bool = False) -> list[dict]:
+    """One form field per input; with a tokenizer, token inputs come from one text box instead."""
     fields = []
     for spec in signature.get("inputs") or []:
+        if tokenized and spec["name"] in TOKEN_INPUTS:
+            continue
         datatype = spec.get("datatype", "FP32")
         numeric = datatype in NUMERIC
         fields.append({
@@ -72,9 +76,10 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         scopes=[ApiKey.Scope.INFERENCE], expires_at=timezone.now() + KEY_LIFETIME, ip_address=client_ip(request),
     )
     return render(request, "console/playground.html", {
-        "section": "playground", "model": model, "version": version, "fields": _fields(version.signature or {}),
+        "section": "playground", "model": model, "version": version, "fields": _fields(version.signature or {}, tokenized=bool(version.tokenizer_artifact)),
         "infer_url": f"/v2/models/{model.full_name}/infer", "key": secret, "owner": owner,
         "entitlement": entitlement, "minutes": int(KEY_LIFETIME.total_seconds() // 60),
         "subscribe_url": reverse("console:subscribe", kwargs={"vendor": model.organization.slug, "slug": model.slug}),
-        "has_tokenizer": False,
+        "has_tokenizer": bool(version.tokenizer_artifact),
+        "tokenize_url": reverse("tokenize"),
     })

@@ -17,7 +17,8 @@ from typing import Any
 from django.conf import settings
 
 from inference.runtime import pipeline_steps as steps
-from inference.runtime.sandbox import Limits
+from inference.runtime.errors import ModelCheckError
+from inference.runtime.sandbox import Limits, run_sandboxed
 from marketplace.artifacts import artifact_export_to, artifact_save
 from marketplace.models import ModelVersion
 
@@ -83,8 +84,28 @@ def scanning(version: ModelVersion, work: Path) -> Outcome:
     if "signature" in scanned:
         fields.update(signature=scanned["signature"], opset=scanned.get("opset"))
     files = scanned.get("files") or []
-    return Outcome(detail={"format": scanned["format"], "size_bytes": scanned["size_bytes"], "files": len(files)},
-                   fields=fields, state={"scanned": {k: v for k, v in scanned.items() if k != "files"}})
+    detail = {"format": scanned["format"], "size_bytes": scanned["size_bytes"], "files": len(files)}
+    saved = _attach_tokenizer(version, work, scanned, fields, detail)
+    return Outcome(detail=detail, fields=fields, saved=saved,
+                   state={"scanned": {k: v for k, v in scanned.items() if k != "files"}})
+
+
+def _attach_tokenizer(version: ModelVersion, work: Path, scanned: dict, fields: dict, detail: dict) -> list[str]:
+    """An HF upload's tokenizer.json lets buyers send text. It is parsed first in the sandbox;
+    a broken one is reported and left out, it does not fail the version."""
+    tokenizer = work / scanned.get("source", "source") / "tokenizer.json"
+    if scanned["format"] != "hf_zip" or not tokenizer.is_file():
+        return []
+    try:
+        checked = run_sandboxed("inference.runtime.tokenizer.check", {"tokenizer_path": str(tokenizer)},
+                                limits=limits().but(wall_seconds=120.0, cpu_seconds=60), workdir=work / "tokenizer-check")
+    except ModelCheckError as error:
+        detail["tokenizer"] = {"attached": False, "reason": error.message}
+        return []
+    saved = artifact_save(organization=_org(version), source=tokenizer, kind="tokenizer")
+    fields["tokenizer_artifact"] = saved.name
+    detail["tokenizer"] = {"attached": True, "vocab_size": checked.get("vocab_size")}
+    return [saved.name]
 
 
 def converting(version: ModelVersion, work: Path) -> Outcome:

@@ -79,6 +79,8 @@ class ModelVersion(models.Model):
     onnx_size = models.BigIntegerField(default=0)
     int8_artifact = models.CharField(max_length=255, blank=True)
     int8_sha256 = models.CharField(max_length=64, blank=True)
+    # the Hugging Face tokenizer.json shipped in an HF upload, checked in the sandbox
+    tokenizer_artifact = models.CharField(max_length=255, blank=True)
     # {"inputs": [{"name", "datatype", "shape"}], "outputs": [...]} with KServe v2 datatypes
     signature = models.JSONField(default=dict, blank=True)
     opset = models.PositiveIntegerField(null=True, blank=True)

@@ -33,6 +33,23 @@
     });
   }
 
+  // With a tokenizer, the text box is turned into token tensors by the API first (not billed).
+  function tokenInputs(form) {
+    const box = form.querySelector("[data-text]");
+    if (!box) return Promise.resolve([]);
+    return fetch(form.dataset.tokenizeUrl, {
+      method: "POST",
+      headers: { "Authorization": "Bearer " + form.dataset.key, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: form.dataset.model, version: form.dataset.version, text: box.value }),
+      credentials: "omit",
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) throw new Error("Tokenizing failed: HTTP " + response.status + ": " + ((body.error && body.error.message) || response.statusText));
+        return body.inputs;
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const form = document.getElementById("playground-form");
     if (!form) return;
@@ -50,11 +67,13 @@
       }
       button.disabled = true;
       status.textContent = "Running…";
-      fetch(form.dataset.inferUrl, {
-        method: "POST",
-        headers: { "Authorization": "Bearer " + form.dataset.key, "Content-Type": "application/json" },
-        body: JSON.stringify({ inputs: inputs }),
-        credentials: "omit",
+      tokenInputs(form).then(function (tokens) {
+        return fetch(form.dataset.inferUrl, {
+          method: "POST",
+          headers: { "Authorization": "Bearer " + form.dataset.key, "Content-Type": "application/json" },
+          body: JSON.stringify({ inputs: tokens.concat(inputs) }),
+          credentials: "omit",
+        });
       }).then(function (response) {
         return response.json().then(function (body) { return { response: response, body: body }; });
       }).then(function (answer) {

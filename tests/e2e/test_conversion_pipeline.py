@@ -79,6 +79,13 @@ def test_vendor_uploads_minilm_and_watches_it_reach_ready(vendor, start_worker, 
         assert weights_sample not in (Path(settings.MEDIA_ROOT) / name).read_bytes()
     # intermediate conversion bundle is gone once ready
     assert "converted_bundle" not in version.pipeline_state
+    # the tokenizer.json shipped in the zip is attached, so the model takes text
+    assert version.tokenizer_artifact
+    tokens = vendor.client.post("/api/v1/tokenize", {"model": version.model.full_name, "text": "Hello world"},
+                                format="json")
+    assert tokens.status_code == 200, tokens.content
+    ids = {t["name"]: t for t in tokens.json()["inputs"]}["input_ids"]
+    assert ids["data"] == [101, 7592, 2088, 102] and ids["shape"] == [1, 4]  # [CLS] hello world [SEP]
 
 
 def test_torchscript_and_pt2_of_the_same_network_both_reach_ready(vendor, start_worker, tmp_path):
