@@ -26,8 +26,8 @@ class ExportApi(APIView):
                                            ip_address=client_ip(request))
         body, content_type = privacy.export_as_file(data)
         response = HttpResponse(body, content_type=content_type)
-        extension = "zip" if content_type == "application/zip" else "json"
-        response["Content-Disposition"] = f'attachment; filename="{tenant.organization.slug}-export.{extension}"'
+        name = privacy.export_download_name(organization=tenant.organization, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
 

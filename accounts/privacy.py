@@ -88,6 +88,11 @@ def organization_export(*, organization: Organization, actor: User | None, ip_ad
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
+def export_download_name(*, organization: Organization, content_type: str) -> str:
+    """The file name both the API and the console page offer the export under."""
+    return f"{organization.slug}-export.{'zip' if content_type == 'application/zip' else 'json'}"
+
+
 def export_as_file(data: dict) -> tuple[bytes, str]:
     """JSON, or a zip holding export.json when it is larger than PRIVACY_EXPORT_ZIP_BYTES."""
     body = json.dumps(data, indent=1).encode()

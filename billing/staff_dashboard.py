@@ -2,12 +2,16 @@
 
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import UsageEvent
 from billing.selectors.earnings import reconciliation_runs
-from billing.selectors.usage import ledger_calls
+from billing.selectors.usage import (
+    ledger_active_buyers,
+    ledger_amount_by_currency,
+    ledger_calls,
+    ledger_recent_compute_ms,
+)
 from dashboard import selectors as dashboard_selectors
 from dashboard.registry import KpiCard, kpi, section, series
 
@@ -27,8 +31,7 @@ def calls_today() -> KpiCard:
 def revenue_month() -> KpiCard:
     now = timezone.now()
     month = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    rows = (UsageEvent.objects.filter(created_at__gte=month, created_at__lte=now).values("currency")
-            .annotate(total=Sum("amount_minor")).order_by("-total"))
+    rows = ledger_amount_by_currency(since=month, until=now)
     if not rows:
         return KpiCard(label="Revenue this month", value="0.00", hint="metered usage billed to buyers")
     first, *others = rows
@@ -39,7 +42,7 @@ def revenue_month() -> KpiCard:
 @kpi("active_buyers", order=30)
 def active_buyers() -> KpiCard:
     since = timezone.now() - timedelta(days=30)
-    buyers = UsageEvent.objects.filter(created_at__gte=since).values("organization").distinct().count()
+    buyers = ledger_active_buyers(since=since)
     return KpiCard(label="Active buyers", value=f"{buyers:,}", hint="organizations with calls in 30 days")
 
 
@@ -47,8 +50,7 @@ def active_buyers() -> KpiCard:
 def latency_p95() -> KpiCard:
     # The ledger records each call's compute time; the newest 5,000 of the last day are plenty for a p95.
     since = timezone.now() - timedelta(days=1)
-    times = sorted(float(ms) for ms in UsageEvent.objects.filter(created_at__gte=since)
-                   .order_by("-created_at").values_list("compute_ms", flat=True)[:5000])
+    times = sorted(ledger_recent_compute_ms(since=since, limit=5000))
     if not times:
         return KpiCard(label="p95 latency", value="—", hint="no calls in 24 h")
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))]

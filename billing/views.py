@@ -11,8 +11,6 @@ from decimal import Decimal
 import stripe
 from django import forms
 from django.contrib import messages
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDay
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,10 +18,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.pages import flash_error, org_required
-from billing.models import UsageEvent
 from billing.selectors.earnings import earnings_for, earnings_totals, payout_account_for
 from billing.selectors.invoices import invoice_by_model, invoices_for, usage_by_day
-from billing.selectors.usage import ledger_amount, ledger_calls, limits_for
+from billing.selectors.usage import ledger_amount, ledger_calls, limits_for, vendor_usage_by_day
 from billing.services.limits import usage_limit_set
 from billing.services.payouts import onboarding_link, vendor_account_refresh
 from billing.stripe_client import stripe_enabled
@@ -145,17 +142,6 @@ def invoices(request: HttpRequest) -> HttpResponse:
     return render(request, "console/invoices.html", {"section": "invoices", "invoices": found})
 
 
-def _vendor_usage_by_day(*, vendor, since: datetime, until: datetime) -> list[dict]:
-    """Calls and billed amount per day for the vendor's own models, across all buyers.
-    A read over the usage ledger with no selector in billing.selectors yet (the billing engineer's
-    module); move it there as `vendor_usage_by_day` when that file is next touched."""
-    rows = (UsageEvent.objects.filter(model__organization=vendor, created_at__gte=since, created_at__lt=until)
-            .annotate(day=TruncDay("created_at")).values("day", "model__slug", "currency")
-            .annotate(calls=Count("id"), amount_minor=Sum("amount_minor")).order_by("day"))
-    return [{"day": r["day"].date().isoformat(), "model": r["model__slug"], "currency": r["currency"],
-             "calls": r["calls"], "amount_minor": r["amount_minor"]} for r in rows]
-
-
 @org_required
 def earnings(request: HttpRequest) -> HttpResponse:
     vendor = request.tenant.organization
@@ -169,7 +155,7 @@ def earnings(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     until = timezone.localdate()
     since = until - timedelta(days=DAYS - 1)
-    rows = _vendor_usage_by_day(vendor=vendor, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
+    rows = vendor_usage_by_day(vendor=vendor, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
     calls_chart, revenue_chart = _charts(rows, since=since, until=until, what="Revenue billed")
     earned = list(earnings_for(vendor=vendor).order_by("-created_at")[:50])
     for row in earned:

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDay
 
 from accounts.models import ApiKey, Organization
 from billing.models import Notification, UsageEvent, UsageLimit
@@ -68,3 +68,28 @@ def usage_summary(*, organization: Organization, since: datetime, until: datetim
 
 def notifications_for(*, organization: Organization | None) -> list[Notification]:
     return list(Notification.objects.filter(organization=organization))
+
+
+def vendor_usage_by_day(*, vendor: Organization, since: datetime, until: datetime) -> list[dict]:
+    """Calls and billed amount per day for a vendor's own models, across all buyers."""
+    rows = (UsageEvent.objects.filter(model__organization=vendor, created_at__gte=since, created_at__lt=until)
+            .annotate(day=TruncDay("created_at")).values("day", "model__slug", "currency")
+            .annotate(calls=Count("id"), amount_minor=Sum("amount_minor")).order_by("day"))
+    return [{"day": r["day"].date().isoformat(), "model": r["model__slug"], "currency": r["currency"],
+             "calls": r["calls"], "amount_minor": r["amount_minor"]} for r in rows]
+
+
+def ledger_amount_by_currency(*, since: datetime, until: datetime) -> list[dict]:
+    """[{"currency", "total"}], largest first: platform revenue for the staff dashboard."""
+    return list(UsageEvent.objects.filter(created_at__gte=since, created_at__lte=until).values("currency")
+                .annotate(total=Sum("amount_minor")).order_by("-total"))
+
+
+def ledger_active_buyers(*, since: datetime) -> int:
+    return UsageEvent.objects.filter(created_at__gte=since).values("organization").distinct().count()
+
+
+def ledger_recent_compute_ms(*, since: datetime, limit: int = 5000) -> list[float]:
+    """Compute times of the newest calls since `since`, enough for a percentile."""
+    return [float(ms) for ms in UsageEvent.objects.filter(created_at__gte=since)
+            .order_by("-created_at").values_list("compute_ms", flat=True)[:limit]]

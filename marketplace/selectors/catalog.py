@@ -26,7 +26,7 @@ def catalog_models() -> QuerySet[Model]:
     )
 
 
-def _latency_ms(version: ModelVersion | None) -> float | None:
+def version_latency_ms(version: ModelVersion | None) -> float | None:
     """p50 at batch 1 from the pipeline's benchmark report ({"batches": {"1": {"p50_ms": ...}}})."""
     batches = ((version.benchmark if version else None) or {}).get("batches") or {}
     first = batches.get("1") or next(iter(batches.values()), None)
@@ -61,7 +61,7 @@ def catalog_search(
     if latency_max_ms is None and order != "latency":
         return models.order_by(order, "pk")
     # Latency lives in each version's benchmark report; filter and sort in Python.
-    rows = [(m, _latency_ms(latest_ready_version(m))) for m in models.order_by("name", "pk")]
+    rows = [(m, version_latency_ms(latest_ready_version(m))) for m in models.order_by("name", "pk")]
     if latency_max_ms is not None:
         rows = [(m, ms) for m, ms in rows if ms is not None and ms <= latency_max_ms]
     if order == "latency":

@@ -41,7 +41,7 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
     tasks = sorted({t for t in catalog.catalog_models().values_list("task", flat=True) if t})
     for model in models:
         version = catalog.latest_ready_version(model)
-        model.latency = catalog._latency_ms(version)  # noqa: SLF001 - the selector's own reading of a report
+        model.latency = catalog.version_latency_ms(version)
         model.license = catalog.catalog_license(model=model)
         model.price_text = ("free" if model.min_price == 0 else f"from {money(model.min_price, 'usd')}"
                             if model.min_price is not None else "—")

@@ -135,8 +135,8 @@ def data(request: HttpRequest) -> HttpResponse:
             return redirect("console:data")
         body, content_type = privacy.export_as_file(payload)
         response = HttpResponse(body, content_type=content_type)
-        extension = "zip" if content_type == "application/zip" else "json"
-        response["Content-Disposition"] = f'attachment; filename="{organization.slug}-export.{extension}"'
+        name = privacy.export_download_name(organization=organization, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
     if request.method == "POST" and request.POST.get("action") == "erase":
         try:
