@@ -6,7 +6,7 @@
     rate limit per key                    -> 429
     decode + validate against signature   -> 400 / 413 naming the input; nothing reserved
     reserve quota and spend cap           -> 429 / 402; 503 when accounting is down
-    enqueue to infer.<hardware class>, wait for the worker
+    send on the hardware class's lane, wait for the worker
     record usage (one transaction)        -> only after a successful run
     respond with the receipt              -> X-Modelbay-Units / -Cost / -Quota-Remaining / -Request-Id
                                              (the UsageEvent's request_id), Server-Timing
@@ -44,7 +44,7 @@ from core.redis import get_redis
 from inference.runtime.signature import validate_against_signature
 from inference.runtime.tensors import InferRequest, TensorError, decode_request, unpack
 from inference.serving import replies
-from inference.serving.dispatch import UpstreamFailed, enqueue, message_for, wait_reply
+from inference.serving.dispatch import UpstreamFailed, message_for, send, wait_reply
 from marketplace.models import Entitlement, Model, ModelVersion
 from marketplace.selectors.entitlements import entitlement_for, require_entitlement
 
@@ -205,7 +205,7 @@ def units_of(request: InferRequest) -> int:
     return sum(int(a.size) for a in request.inputs.values())
 
 
-# ---------------------------------------------------------------- steps 6-9 (dispatch.py)
+# ---------------------------------------------------------------- steps 6-9 (dispatch.py, lane.py)
 
 def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
           header_length: int | None, started: float | None = None) -> Outcome:
@@ -224,9 +224,9 @@ def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
     )
     marks.append(("reserve", time.perf_counter()))
     try:
-        enqueue(version=admission.version,
-                message=message_for(request_id=request_id, version=admission.version, request=request,
-                                    reply=replies.reply_key(request_id)))
+        send(version=admission.version, timeout=settings.INFERENCE_TIMEOUT_SECONDS,
+             message=message_for(request_id=request_id, version=admission.version, request=request,
+                                 reply=replies.reply_key(request_id)))
         marks.append(("enqueue", time.perf_counter()))
         reply = wait_reply(request_id=request_id, timeout=settings.INFERENCE_TIMEOUT_SECONDS)
         marks.append(("wait", time.perf_counter()))

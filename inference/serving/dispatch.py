@@ -1,7 +1,9 @@
 """The hop from the gateway to an inference worker and back.
 
 The message is JSON (ids, signature, the inputs packed as base64, where to reply), never a
-pickle; the reply comes back on a per-request Redis list (see replies.py).
+pickle. Sync calls go on the hardware class's lane (lane.py), async predictions are Celery tasks
+on the `infer.<hardware class>` queue; a sync reply comes back on a per-request Redis list
+(replies.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import redis
 
 from core.errors import ApplicationError, ServiceUnavailable
 from inference.runtime.tensors import InferRequest, pack
-from inference.serving import replies
+from inference.serving import lane, replies
 from marketplace.models import ModelVersion
 
 
@@ -38,7 +40,16 @@ def message_for(*, request_id: str, version: ModelVersion, request: InferRequest
     }
 
 
+def send(*, version: ModelVersion, message: dict, timeout: float) -> None:
+    """A sync call: onto the version's hardware-class lane (lane.py)."""
+    try:
+        lane.push(hardware_class=version.hardware_class, message=message, timeout=timeout)
+    except redis.RedisError:
+        raise ServiceUnavailable("The inference queue is unavailable; retry shortly.") from None
+
+
 def enqueue(*, version: ModelVersion, message: dict) -> None:
+    """An async prediction: a Celery task on infer.<hardware class>."""
     from inference.serving.tasks import infer
 
     try:

@@ -11,15 +11,10 @@ import redis
 from django.conf import settings
 
 REPLY_TTL_SECONDS = 60
-ATTEMPT_TTL_SECONDS = 24 * 3600
 
 
 def reply_key(request_id: str) -> str:
     return f"infer:reply:{request_id}"
-
-
-def attempt_key(request_id: str) -> str:
-    return f"infer:attempt:{request_id}"
 
 
 def prediction_key(prediction_id: str) -> str:

@@ -1,8 +1,9 @@
-"""Celery tasks of the inference worker (`infer.cpu` / `infer.gpu` queues).
+"""What an inference worker runs (`infer.cpu` / `infer.gpu`).
 
-`infer` takes a JSON message (ids, the packed inputs, where to reply), never a pickle. It runs
+`serve` takes a JSON message (ids, the packed inputs, where to reply), never a pickle. It runs
 the version's cached session through the dynamic batcher and pushes the outputs to the reply
-list the gateway waits on (sync) or stores the prediction and records its usage (async).
+list the gateway waits on (sync, from the lane's threads) or stores the prediction and records
+its usage (async, the `infer` Celery task).
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def _reply(message: dict, body: dict) -> None:
-    """Answer the gateway (sync) and clear the crash mark in one round trip."""
+    """Answer the gateway (sync) and clear the running mark in one round trip."""
     pipe = get_redis().pipeline(transaction=False)
     if message.get("reply"):
         pipe.lpush(message["reply"], json.dumps(body))
         pipe.expire(message["reply"], replies.REPLY_TTL_SECONDS)
-    pipe.delete(replies.attempt_key(message["rid"]))
     pipe.hdel(quarantine.running_key(), message["rid"])
     pipe.execute()
 
@@ -63,37 +63,25 @@ def _ort_strings(name: str, array: np.ndarray) -> np.ndarray:
                           input_name=name) from None
 
 
-@shared_task(name="inference.serving.infer", ignore_result=True, acks_late=True)
-def infer(message: dict) -> None:
+def serve(message: dict) -> None:
+    """Run one request and answer it: the sync lane's threads and the async task both come here.
+
+    The running mark lets `quarantine` count the run as a crash if this process dies during it.
+    """
     received = time.time()
-    client = get_redis()
-    attempt = replies.attempt_key(message["rid"])
-    pipe = client.pipeline(transaction=False)
-    pipe.incr(attempt)
-    pipe.expire(attempt, replies.ATTEMPT_TTL_SECONDS)
-    pipe.hset(quarantine.running_key(), message["rid"], quarantine.running_entry(message["v"]))
-    attempts = pipe.execute()[0]
-    if attempts > 1:
-        # The last delivery of this request never finished: its worker died mid-run.
-        if quarantine.crash_claim(message["rid"]) and quarantine.version_crash_record(version_id=message["v"]):
-            worker.state().pool.evict(message["v"])
-        result: dict[str, Any] = {
-            "status": 500, "code": "runtime_crash",
-            "error": "the model crashed the inference runtime on this request; it was not retried",
-        }
-    else:
-        try:
-            result = run(message)
-        except TensorError as exc:
-            result = {"status": exc.status, "code": "invalid_input", "error": exc.message}
-        except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
-            # ORT's text may quote tensor contents for some ops: name the type only.
-            result = {"status": 400, "code": "invalid_input",
-                      "error": f"the model rejected the input ({type(exc).__name__}); check shapes and values"}
-        except Exception as exc:  # noqa: BLE001 - answered to the caller, logged without payload
-            log.error("inference run of version %s failed: %s", message["v"], type(exc).__name__)
-            result = {"status": 500, "code": "runtime_error",
-                      "error": f"the model failed to run ({type(exc).__name__}); it was not billed"}
+    get_redis().hset(quarantine.running_key(), message["rid"], quarantine.running_entry(message))
+    try:
+        result = run(message)
+    except TensorError as exc:
+        result = {"status": exc.status, "code": "invalid_input", "error": exc.message}
+    except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
+        # ORT's text may quote tensor contents for some ops: name the type only.
+        result = {"status": 400, "code": "invalid_input",
+                  "error": f"the model rejected the input ({type(exc).__name__}); check shapes and values"}
+    except Exception as exc:  # noqa: BLE001 - answered to the caller, logged without payload
+        log.error("inference run of version %s failed: %s", message["v"], type(exc).__name__)
+        result = {"status": 500, "code": "runtime_error",
+                  "error": f"the model failed to run ({type(exc).__name__}); it was not billed"}
     result["queue_ms"] = max(0.0, (received - message.get("sent", received)) * 1000)
     if message.get("prediction"):
         from inference.predictions import prediction_finish
@@ -102,13 +90,23 @@ def infer(message: dict) -> None:
     _reply(message, result)
 
 
+# Acknowledged on receipt, not after the run: a run that kills the worker is counted (and its
+# prediction failed) by `quarantine` from the running mark, so redelivery adds nothing but a
+# second crash; and Celery's Redis transport cannot late-ack from a pool thread after the broker
+# restarted (the worker exits with AttributeError in kombu's _connparams: celery#9250).
+@shared_task(name="inference.serving.infer", ignore_result=True, acks_late=False)
+def infer(message: dict) -> None:
+    """An async prediction (sync calls take the lane: see lane.py)."""
+    serve(message)
+
+
 @shared_task(name="inference.serving.stats")
 def stats() -> dict[str, Any]:
     """Batcher and session-pool metrics of the worker process that runs this task."""
     return worker.metrics()
 
 
-@shared_task(name="inference.serving.noop", ignore_result=True, acks_late=True)
+@shared_task(name="inference.serving.noop", ignore_result=True)
 def noop(message: dict) -> None:
     """The floor of the worker path (bench): the same hop and reply, no model."""
     _reply(message, {"status": 200, "outputs": {"tensors": []}, "run_ms": 0.0})

@@ -1,8 +1,11 @@
-"""Per-process serving state of an inference worker: one SessionPool and one DynamicBatcher.
+"""Per-process serving state of an inference worker: one SessionPool and one DynamicBatcher,
+and the threads that feed them.
 
 Created lazily in the process that runs tasks (after any fork: `worker_process_init` drops a
-state inherited from a prefork parent). The inference worker runs `-P threads -c 16`: all
-threads share one pool and one batcher, so concurrent requests for a version batch together.
+state inherited from a prefork parent). The inference worker runs `-P threads -c 16`: when it is
+ready, a worker consuming `infer.*` queues also starts as many sync-lane threads as its
+concurrency (lane.py) and the crash watch (quarantine.py). Lane threads and Celery's pool threads
+share one pool and one batcher, so concurrent requests for a version batch together.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from django.conf import settings
 
 from inference.runtime.batching import DynamicBatcher
 from inference.runtime.sessions import SessionKey, SessionPool
+from inference.serving.lane import LaneConsumer, lanes_for_queues
+from inference.serving.quarantine import Watch
 
 
 @dataclass
@@ -79,3 +84,33 @@ def load_artifact(key: SessionKey) -> bytes:
 def metrics() -> dict[str, Any]:
     current = state()
     return {"pid": current.pid, "batcher": current.batcher.metrics(), "pool": current.pool.snapshot()}
+
+
+_serving: tuple[LaneConsumer, Watch] | None = None
+
+
+@worker_ready.connect
+def _start_serving(sender: Any = None, **_: Any) -> None:
+    """Start the sync lane and the crash watch in a worker that consumes `infer.*` queues."""
+    global _serving
+    from inference.serving.tasks import serve
+
+    queues = list(sender.app.amqp.queues.consume_from) if sender is not None else []
+    lanes = lanes_for_queues(queues)
+    if not lanes or _serving is not None:
+        return
+    consumer = LaneConsumer(lanes=lanes, threads=sender.controller.concurrency, serve=serve)
+    watch = Watch()
+    watch.start()  # first sweep at once: counts the runs of the worker this one replaces
+    consumer.start()
+    _serving = (consumer, watch)
+
+
+@worker_shutting_down.connect
+def _stop_serving(**_: Any) -> None:
+    global _serving
+    if _serving is not None:
+        consumer, watch = _serving
+        consumer.stop()
+        watch.stop()
+        _serving = None

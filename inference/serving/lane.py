@@ -1,0 +1,104 @@
+"""The sync lane: how a buyer's synchronous call reaches an inference worker and comes back.
+
+    gateway:  LPUSH infer:lane:<hardware class>  {request}       one round trip
+    worker:   BRPOP (one of its consumer threads) -> run -> LPUSH infer:reply:<request id>
+    gateway:  BLPOP infer:reply:<request id>                      the wait
+
+A sync call is a conversation with a caller who is holding a connection open, so it does not
+need what a Celery message carries for durable work (acks, redelivery after an hour, retries,
+task state): a request whose worker dies is answered by the gateway's timeout, unbilled, and its
+crash is counted by `quarantine` from the running mark. Going through Celery's producer,
+consumer, task tracer and late ack cost more CPU than the model on small models (bench/serving.py
+measured a no-op Celery round trip at ~2.5 ms), so the consumer threads live *inside* the Celery
+inference worker (started on `worker_ready`, for the `infer.*` queues it consumes) and share its
+session pool and batcher; async predictions, which are durable work, stay Celery tasks.
+
+Consumers survive a Redis restart: a lost connection is logged and retried with backoff, and
+redis-py reconnects on the next command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import redis
+from django.conf import settings
+
+from core.redis import get_redis
+
+log = logging.getLogger(__name__)
+QUEUE_PREFIX = "infer."
+
+
+def lane_key(hardware_class: str) -> str:
+    return f"infer:lane:{hardware_class}"
+
+
+def push(*, hardware_class: str, message: dict, timeout: float) -> None:
+    """Hand a request to the workers of a hardware class; workers skip it after `timeout`."""
+    message["deadline"] = time.time() + timeout
+    get_redis().lpush(lane_key(hardware_class), json.dumps(message, separators=(",", ":")))
+
+
+def lanes_for_queues(queues: list[str]) -> list[str]:
+    """The lanes a worker consuming these Celery queues serves (`infer.cpu` -> infer:lane:cpu)."""
+    return [lane_key(q.removeprefix(QUEUE_PREFIX)) for q in queues if q.startswith(QUEUE_PREFIX)]
+
+
+class LaneConsumer:
+    """`threads` threads, each popping one request at a time from `lanes` and serving it.
+
+    Concurrent requests for one version meet in the worker's dynamic batcher, exactly as Celery
+    pool threads did; one thread per expected concurrent caller keeps batches full.
+    """
+
+    def __init__(self, *, lanes: list[str], threads: int, serve) -> None:
+        self.lanes = lanes
+        self.serve = serve
+        self.threads = [threading.Thread(target=self._consume, name=f"lane-{i}", daemon=True)
+                        for i in range(threads)]
+        self.stopping = threading.Event()
+        self.expired = 0  # requests whose caller had given up before a thread got to them
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+        log.info("serving %s with %s lane threads", ", ".join(self.lanes), len(self.threads))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop popping; requests already popped finish and are answered."""
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _client(self) -> redis.Redis:
+        # BRPOP blocks up to one second; the socket timeout only catches a silent network.
+        return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
+                                    health_check_interval=30)
+
+    def _consume(self) -> None:
+        client = self._client()
+        backoff = 0.1
+        while not self.stopping.is_set():
+            try:
+                popped = client.brpop(self.lanes, timeout=1)
+            except redis.RedisError as exc:
+                log.warning("sync lane lost Redis (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            if popped is None:
+                continue
+            message = json.loads(popped[1])
+            if message.get("deadline", float("inf")) < time.time():
+                self.expired += 1  # the gateway already answered 504 and released the reservation
+                continue
+            try:
+                self.serve(message)
+            except Exception as exc:  # noqa: BLE001 - the caller times out, unbilled; never log payloads
+                log.error("sync request %s could not be served: %s", message.get("rid"), type(exc).__name__)
