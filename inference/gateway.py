@@ -3,7 +3,7 @@
     authenticate key (scope `inference`)  -> 401 / 403
     resolve model and version             -> 404 for what the caller may not see
     entitlement                           -> 403 with how to subscribe (owner: free, unbilled)
-    rate limit per key                    -> 429
+    rate limit per key                    -> 429 (read with the entitlement's generation: one round trip)
     decode + validate against signature   -> 400 / 413 naming the input; nothing reserved
     reserve quota and spend cap           -> 429 / 402; 503 when accounting is down
     send on the hardware class's lane, wait for the worker
@@ -44,9 +44,13 @@ from core.redis import get_redis
 from inference.runtime.signature import validate_against_signature
 from inference.runtime.tensors import InferRequest, TensorError, decode_request, unpack
 from inference.serving import replies
-from inference.serving.dispatch import UpstreamFailed, message_for, send, wait_reply
+from inference.serving.dispatch import UpstreamFailed, call, message_for
 from marketplace.models import Entitlement, Model, ModelVersion
-from marketplace.selectors.entitlements import entitlement_for, require_entitlement
+from marketplace.selectors.entitlements import (
+    entitlement_for,
+    entitlement_generation_key,
+    require_entitlement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,31 +165,34 @@ def admit(*, api_key: ApiKey, name: str, version: str | None) -> Admission:
     organization = api_key.organization
     try:  # entitlements are cached in Redis: an outage there is ours, not the buyer's mistake
         model, found = resolve(organization=organization, name=name, version=version)
-        entitlement = require_entitlement(organization=organization, model=model)
+        generation, calls_this_second = _admission_counters(api_key=api_key, organization=organization, model=model)
+        entitlement = require_entitlement(organization=organization, model=model, generation=generation)
     except redis.RedisError:
-        raise ServiceUnavailable("Entitlement checks are unavailable; retry shortly.") from None
+        raise ServiceUnavailable("Entitlement and rate limit checks are unavailable; retry shortly.") from None
     if entitlement is not None:  # billing: 402 once a failed payment is past its grace period
         require_good_standing(organization=organization)
-    rate_limit(api_key=api_key)
-    return Admission(api_key, organization, model, found, entitlement)
-
-
-def rate_limit(*, api_key: ApiKey) -> None:
-    """A fixed one-second window per key; one round trip."""
-    window = int(time.time())
-    key = f"rl:{api_key.pk}:{window}"
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 2)
-        count = pipe.execute()[0]
-    except redis.RedisError:
-        raise ServiceUnavailable("Rate limiting is unavailable; retry shortly.") from None
-    if count > settings.INFERENCE_RATE_LIMIT_PER_SECOND:
+    if calls_this_second > settings.INFERENCE_RATE_LIMIT_PER_SECOND:
         raise RateLimited(
             f"This key is limited to {settings.INFERENCE_RATE_LIMIT_PER_SECOND} calls a second; slow down "
             "or spread calls over several keys.", details={"retry_after_seconds": 1},
         )
+    return Admission(api_key, organization, model, found, entitlement)
+
+
+def _admission_counters(*, api_key: ApiKey, organization: Organization, model: Model) -> tuple[int | None, int]:
+    """One round trip: the entitlement generation (None for the owner, who needs none) and this
+    key's calls in the current one-second rate-limit window, this one included."""
+    pipe = get_redis().pipeline(transaction=False)
+    owner = model.organization_id == organization.pk
+    if not owner:
+        pipe.get(entitlement_generation_key(organization_id=organization.pk, model_id=model.pk))
+    window_key = f"rl:{api_key.pk}:{int(time.time())}"
+    pipe.incr(window_key)
+    pipe.expire(window_key, 2)
+    answers = pipe.execute()
+    if owner:
+        return None, answers[0]
+    return int(answers[0] or 0), answers[1]
 
 
 # ---------------------------------------------------------------- step 5: validation
@@ -224,11 +231,9 @@ def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
     )
     marks.append(("reserve", time.perf_counter()))
     try:
-        send(version=admission.version, timeout=settings.INFERENCE_TIMEOUT_SECONDS,
-             message=message_for(request_id=request_id, version=admission.version, request=request,
-                                 reply=replies.reply_key(request_id)))
-        marks.append(("enqueue", time.perf_counter()))
-        reply = wait_reply(request_id=request_id, timeout=settings.INFERENCE_TIMEOUT_SECONDS)
+        reply = call(version=admission.version, timeout=settings.INFERENCE_TIMEOUT_SECONDS,
+                     message=message_for(request_id=request_id, version=admission.version, request=request,
+                                         reply=replies.reply_key(request_id)))
         marks.append(("wait", time.perf_counter()))
         if reply["status"] >= 500:
             raise UpstreamFailed(reply["error"], code=reply.get("code"))
@@ -244,7 +249,7 @@ def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
     spans = {name: (at - marks[i - 1][1]) * 1000 if i else (at - started) * 1000
              for i, (name, at) in enumerate(marks)}
     waited = spans.pop("wait")
-    # queue: everything between enqueue and the reply that is not the model's run (broker hop,
+    # queue: everything between sending and the reply that is not the model's run (the lane hop,
     # worker pick-up, batching wait, reply); run: the worker's own measurement.
     timings = {**spans, "queue": max(0.0, waited - run_ms), "run": run_ms}
     return Outcome(

@@ -16,6 +16,7 @@ from accounts.models import ApiKey, Organization, User
 from accounts.services import api_key_create
 from core import embedded_redis
 from core.redis import get_redis, reset_redis
+from marketplace.selectors.entitlements import entitlement_memo_clear
 from tests.factories import MembershipFactory, UserFactory
 from tests.workers import WorkerProcess
 
@@ -35,9 +36,12 @@ def redis_server():
 
 @pytest.fixture(autouse=True)
 def _fresh_key_cache():
+    # Per-process memos keyed by ids, which tests reuse after their rollback.
     key_cache.clear()
+    entitlement_memo_clear()
     yield
     key_cache.clear()
+    entitlement_memo_clear()
 
 
 @dataclass

@@ -26,6 +26,7 @@ from accounts.models import ApiKey, Membership, Organization
 from billing import pricing, quota
 from billing.models import Notification, UsageEvent
 from billing.selectors.usage import ledger_amount, ledger_calls, limits_for
+from billing.services.ledger import ledger_append
 from core.errors import PaymentRequired, QuotaExceeded, ServiceUnavailable
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
 
@@ -214,16 +215,20 @@ def usage_commit(*, reservation: Reservation, version: ModelVersion, compute_ms:
     return event
 
 
-@transaction.atomic
 def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: float, amount: Decimal) -> UsageEvent:
-    event = UsageEvent.objects.create(
+    event = UsageEvent(
         request_id=reservation.request_id, organization_id=reservation.organization_id,
         api_key_id=reservation.api_key_id, model_id=reservation.model_id, version=version,
         plan=reservation.plan, units=reservation.units,
         compute_ms=Decimal(str(round(compute_ms, 3))), amount_minor=amount, currency=reservation.plan.currency,
     )
-    for limit in reservation.limited:
-        _alert_if_crossed(organization_id=reservation.organization_id, limit=limit)
+    if not reservation.limited:  # one statement is its own transaction
+        ledger_append(event)
+        return event
+    with transaction.atomic():  # the event and the alerts it triggers, together
+        ledger_append(event)
+        for limit in reservation.limited:
+            _alert_if_crossed(organization_id=reservation.organization_id, limit=limit)
     return event
 
 

@@ -56,6 +56,7 @@ class _Lane:
         self.cap = 0
         self.expected = 1  # requests in the last batch: how many callers are likely active
         self.batchable: bool | None = None  # learned from the session, cleared on bad output
+        self.running = False  # a batch or a lone caller's run is in progress
 
 
 class DynamicBatcher:
@@ -111,14 +112,26 @@ class DynamicBatcher:
 
     def run(self, key: Hashable, session: Any, inputs: Mapping[str, np.ndarray],
             output_names: Sequence[str] | None = None, **kwargs: Any) -> Outputs:
-        """Blocking `submit`; when disabled it runs in the caller's thread with no hand-off."""
-        if not self.enabled:
-            names = tuple(output_names) if output_names else _output_names(session)
-            try:
-                return dict(zip(names, session.run(names, _feed(inputs)), strict=True))
-            finally:
-                self._count(1)
-        return self.submit(key, session, inputs, output_names, **kwargs).result()
+        """Blocking `submit`. A caller that finds its lane idle (nothing queued or running, and
+        the last batch held one request) runs in its own thread with no hand-off to the runner;
+        requests arriving meanwhile queue and run as the next batch. So a lone caller pays
+        nothing for batching, and callers under load batch as before."""
+        if self.enabled:
+            lane = self._lane(key)
+            with lane.cond:
+                alone = self.adaptive and not lane.queue and not lane.running and lane.expected <= 1
+                lane.running = alone
+            if not alone:
+                return self.submit(key, session, inputs, output_names, **kwargs).result()
+        names = tuple(output_names) if output_names else _output_names(session)
+        try:
+            return dict(zip(names, session.run(names, _feed(inputs)), strict=True))
+        finally:
+            self._count(1)
+            if self.enabled:
+                with lane.cond:
+                    lane.running = False
+                    lane.cond.notify()
 
     def metrics(self) -> dict[str, Any]:
         with self._stats_lock:
@@ -149,6 +162,8 @@ class DynamicBatcher:
                     if not lane.cond.wait(self.idle_timeout_s) and not lane.queue:
                         lane.thread = None
                         return
+                while lane.running:  # a lone caller is running: its arrivals batch after it
+                    lane.cond.wait()
                 deadline = lane.queue[0].enqueued + self.window_s
                 while lane.queued_rows < lane.cap and not (
                     self.adaptive and len(lane.queue) >= lane.expected
@@ -164,6 +179,7 @@ class DynamicBatcher:
                     rows += batch[-1].rows or 1
                 lane.queued_rows -= rows
                 lane.expected = len(batch)
+                lane.running = True
             started = time.perf_counter()
             with self._stats_lock:
                 self._waits.extend(started - r.enqueued for r in batch)
@@ -174,6 +190,9 @@ class DynamicBatcher:
                 for r in live:
                     if not r.future.done():
                         r.future.set_exception(exc)
+            finally:
+                with lane.cond:
+                    lane.running = False
 
     def _execute(self, lane: _Lane, batch: list[_Request]) -> None:
         groups: dict[Hashable, list[_Request]] = {}

@@ -16,7 +16,7 @@ import redis
 
 from core.errors import ApplicationError, ServiceUnavailable
 from inference.runtime.tensors import InferRequest, pack
-from inference.serving import lane, replies
+from inference.serving import lane
 from marketplace.models import ModelVersion
 
 
@@ -40,12 +40,15 @@ def message_for(*, request_id: str, version: ModelVersion, request: InferRequest
     }
 
 
-def send(*, version: ModelVersion, message: dict, timeout: float) -> None:
-    """A sync call: onto the version's hardware-class lane (lane.py)."""
+def call(*, version: ModelVersion, message: dict, timeout: float) -> dict[str, Any]:
+    """A sync call: onto the version's hardware-class lane, then wait for the worker's reply."""
     try:
-        lane.push(hardware_class=version.hardware_class, message=message, timeout=timeout)
+        raw = lane.request(hardware_class=version.hardware_class, message=message, timeout=timeout)
     except redis.RedisError:
-        raise ServiceUnavailable("The inference queue is unavailable; retry shortly.") from None
+        raise ServiceUnavailable("Lost the connection to the inference queue; retry shortly.") from None
+    if raw is None:
+        raise GatewayTimeout(f"The model did not answer within {timeout:g} seconds; you were not billed.")
+    return json.loads(raw)
 
 
 def enqueue(*, version: ModelVersion, message: dict) -> None:
@@ -59,13 +62,3 @@ def enqueue(*, version: ModelVersion, message: dict) -> None:
                           argsrepr=f"(request {message['rid']})", kwargsrepr="{}")
     except Exception as exc:  # noqa: BLE001 - kombu raises several types when the broker is down
         raise ServiceUnavailable("The inference queue is unavailable; retry shortly.") from exc
-
-
-def wait_reply(*, request_id: str, timeout: float) -> dict[str, Any]:
-    try:
-        popped = replies.blocking_redis().blpop([replies.reply_key(request_id)], timeout=timeout)
-    except redis.RedisError:
-        raise ServiceUnavailable("Lost the connection to the inference queue; retry shortly.") from None
-    if popped is None:
-        raise GatewayTimeout(f"The model did not answer within {timeout:g} seconds; you were not billed.")
-    return json.loads(popped[1])

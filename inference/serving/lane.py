@@ -1,8 +1,9 @@
 """The sync lane: how a buyer's synchronous call reaches an inference worker and comes back.
 
-    gateway:  LPUSH infer:lane:<hardware class>  {request}       one round trip
+    gateway:  LPUSH infer:lane:<hardware class> {request}; BLPOP infer:reply:<request id>
     worker:   BRPOP (one of its consumer threads) -> run -> LPUSH infer:reply:<request id>
-    gateway:  BLPOP infer:reply:<request id>                      the wait
+
+The gateway's two commands travel in one pipeline: a call costs one round trip plus the wait.
 
 A sync call is a conversation with a caller who is holding a connection open, so it does not
 need what a Celery message carries for durable work (acks, redelivery after an hour, retries,
@@ -27,7 +28,7 @@ import time
 import redis
 from django.conf import settings
 
-from core.redis import get_redis
+from inference.serving import replies
 
 log = logging.getLogger(__name__)
 QUEUE_PREFIX = "infer."
@@ -37,10 +38,18 @@ def lane_key(hardware_class: str) -> str:
     return f"infer:lane:{hardware_class}"
 
 
-def push(*, hardware_class: str, message: dict, timeout: float) -> None:
-    """Hand a request to the workers of a hardware class; workers skip it after `timeout`."""
+def request(*, hardware_class: str, message: dict, timeout: float) -> bytes | None:
+    """Hand a request to the workers of a hardware class and wait up to `timeout` for the reply
+    (None: no reply in time; workers skip the request once its deadline passed).
+
+    LPUSH and BLPOP go in one pipeline: Redis runs them in order on this connection, so the
+    call costs one round trip plus the wait."""
     message["deadline"] = time.time() + timeout
-    get_redis().lpush(lane_key(hardware_class), json.dumps(message, separators=(",", ":")))
+    pipe = replies.blocking_redis().pipeline(transaction=False)
+    pipe.lpush(lane_key(hardware_class), json.dumps(message, separators=(",", ":")))
+    pipe.blpop([message["reply"]], timeout=timeout)
+    popped = pipe.execute()[1]
+    return popped[1] if popped else None
 
 
 def lanes_for_queues(queues: list[str]) -> list[str]:

@@ -35,7 +35,7 @@ def test_n_successful_calls_make_n_usage_events_with_the_plan_price(buyer, tiny,
         assert response["X-Modelbay-Cost"] == "0.02 USD"
         assert response["X-Modelbay-Quota-Remaining"] == "unlimited"
         timing = dict(part.strip().split(";dur=") for part in response["Server-Timing"].split(","))
-        assert {"auth", "admit", "reserve", "enqueue", "queue", "run", "record", "total"} <= set(timing)
+        assert {"auth", "admit", "decode", "reserve", "queue", "run", "record", "total"} <= set(timing)
         assert float(timing["total"]) >= float(timing["run"])
     events = UsageEvent.objects.filter(organization=buyer.organization)
     assert events.count() == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
@@ -177,3 +178,25 @@ def test_sequence_batches_hold_only_equal_lengths():
     _concurrently(8, lambda i: batcher.run(
         "seq", session, {"x": np.ones((1, 3 + i % 2, 4), np.float32)}))
     assert batcher.metrics()["batch_size_histogram"] == {4: 2}  # one run per length
+
+
+def test_a_lone_caller_runs_in_its_own_thread_without_a_hand_off():
+    ran_in: list[str] = []
+
+    class RecordingSession:
+        def get_inputs(self):
+            return [SimpleNamespace(shape=["batch", 4])]
+
+        def get_outputs(self):
+            return [SimpleNamespace(name="y")]
+
+        def run(self, names, feed):
+            ran_in.append(threading.current_thread().name)
+            return [feed["x"] * 2]
+
+    batcher = DynamicBatcher()
+    for i in range(3):
+        out = batcher.run("lone", RecordingSession(), {"x": np.full((1, 4), i, np.float32)})
+        np.testing.assert_array_equal(out["y"], np.full((1, 4), 2 * i, np.float32))
+    assert ran_in == [threading.current_thread().name] * 3
+    assert batcher.metrics()["batch_size_histogram"] == {1: 3}

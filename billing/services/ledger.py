@@ -1,0 +1,42 @@
+"""Appending to the usage ledger on the inference hot path.
+
+`ledger_append` is `UsageEvent.save()` for a new row, without the ORM's per-call work (building
+the model's save machinery and compiling the INSERT each time, ~0.5 ms of a call's ~3 ms of
+platform overhead): the statement is compiled once per database vendor and only the values are
+prepared per call, with the same field conversions the ORM applies. A duplicate request id
+raises IntegrityError exactly like `save()`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connections, router
+
+from billing.models import UsageEvent
+
+_FIELDS = [f for f in UsageEvent._meta.concrete_fields if not f.primary_key]
+
+
+@cache
+def _statement(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    table = UsageEvent._meta.db_table
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    marks = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks}) RETURNING {quote('id')}"
+
+
+def ledger_append(event: UsageEvent) -> UsageEvent:
+    """Insert a new, unsaved event; sets its id. Usage events are append-only (no update path)."""
+    if not event._state.adding or event.pk is not None:
+        raise PermissionError("Usage events are append-only.")
+    alias = router.db_for_write(UsageEvent)
+    connection = connections[alias]
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in _FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(alias), values)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = alias
+    return event
