@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/serving.py [--seconds 3] [--rounds 3] [--models tiny,minilm]
 
-What runs where (all on this machine, nothing pinned: the load generator shares the 2 cores):
+What runs where (all on this machine, nothing pinned: the load generator shares the 2 cores,
+and the table says what each process spends per API request):
 - raw: `InferenceSession.run` in this process, same thread settings as the worker's SessionPool
   (intra-op threads = cores, no spinning); "raw batched" runs 16 rows per call (batching's reach).
 - api: POST /v2/models/{name}/infer (binary tensor extension, like tritonclient) to gunicorn
@@ -240,6 +241,33 @@ def closed_loop(make_call: Callable[[], Callable[[], float | None]], threads: in
     return result
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children, from /proc."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(measure: Callable[[], dict], pids: dict[str, int]) -> dict:
+    """Run `measure` and add the CPU milliseconds each process spent per request: where a
+    request's cost goes on a machine whose 2 cores the load generator shares."""
+    before = {name: cpu_ms(pid) for name, pid in pids.items()}
+    own = time.process_time()
+    result = measure()
+    spent = {name: cpu_ms(pid) - before[name] for name, pid in pids.items()}
+    spent["load generator"] = (time.process_time() - own) * 1000
+    result["cpu_ms_per_request"] = {k: v / max(1, result["requests"]) for k, v in spent.items()}
+    return result
+
+
 def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
@@ -344,7 +372,11 @@ def main() -> None:
                                 variants.append(("raw_batched16", n, raw_call(sessions[n], n, rows=16)))
                         for kind, n, make in variants:
                             SPANS.clear()
-                            result = closed_loop(make, c, args.seconds)
+                            if kind == "api":
+                                result = cpu_per_request(lambda m=make, c=c: closed_loop(m, c, args.seconds), {
+                                    "web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid})
+                            else:
+                                result = closed_loop(make, c, args.seconds)
                             if kind == "api" and c == 1:
                                 result["spans_p50_ms"] = {k: statistics.median(t[k] for t in SPANS) for k in SPANS[0]}
                             if kind == "raw_batched16":
@@ -416,6 +448,14 @@ def report(runs: list[dict], names: list[str]) -> None:
             print(f"  {n:7} batching {'on ' if b else 'off'}  p50 {median_of(runs, 'overhead_p50_ms', **m):.2f}  "
                   f"p99 {median_of(runs, 'overhead_p99_ms', **m):.2f}   client p50 - raw p50: "
                   f"{median_of(runs, 'p50_ms', **m) - median_of(runs, 'p50_ms', kind='raw', model=n, batching=b, concurrency=1):.2f}")
+    print("\nCPU ms per API request by process (median over rounds; 2 cores = 2000 CPU ms a second):")
+    for n in names:
+        for c in CONCURRENCY:
+            cpus = [r["cpu_ms_per_request"] for r in runs if r.get("cpu_ms_per_request") and r["model"] == n
+                    and r["concurrency"] == c and r["batching"]]
+            if cpus:
+                print(f"  {n:7} c={c:<3} batching on  " + "  ".join(
+                    f"{k} {statistics.median(x[k] for x in cpus):.2f}" for k in cpus[0]))
     print("\nServer-Timing spans at concurrency 1, p50 ms (median over rounds):")
     for n in names:
         for b in (True, False):

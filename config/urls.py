@@ -6,6 +6,8 @@ from core import health, views
 from marketplace import urls_pages as marketplace_pages
 
 urlpatterns = [
+    # First: the inference API is the hot path, and Django tries patterns in order.
+    path("", include("inference.urls")),  # /v2/... (Open Inference Protocol) and /api/v1/predictions
     path("healthz", health.live, name="healthz"),
     path("readyz", health.ready, name="readyz"),
     path("", views.home, name="home"),
@@ -20,7 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("core.urls")),
-    path("", include("inference.urls")),  # /v2/... (Open Inference Protocol) and /api/v1/predictions
     path("api/v1/", include("marketplace.urls_vendor")),
     path("api/v1/", include("marketplace.urls_catalog")),
     path("api/v1/", include("billing.urls")),

@@ -2,16 +2,16 @@ from django.urls import path
 
 from inference.api import oip, predictions, tokenize
 
-# Mounted at the root: the Open Inference Protocol fixes the /v2/ paths.
+# Mounted at the root: the Open Inference Protocol fixes the /v2/ paths. Infer first: the hot path.
 urlpatterns = [
+    path("v2/models/<str:name>/infer", oip.infer, name="oip-infer"),
+    path("v2/models/<str:name>/versions/<str:version>/infer", oip.infer, name="oip-infer-version"),
     path("v2/health/live", oip.health_live, name="oip-live"),
     path("v2/health/ready", oip.health_ready, name="oip-ready"),
     path("v2/models/<str:name>", oip.model_metadata, name="oip-model"),
     path("v2/models/<str:name>/versions/<str:version>", oip.model_metadata, name="oip-model-version"),
     path("v2/models/<str:name>/ready", oip.model_ready, name="oip-model-ready"),
     path("v2/models/<str:name>/versions/<str:version>/ready", oip.model_ready, name="oip-model-version-ready"),
-    path("v2/models/<str:name>/infer", oip.infer, name="oip-infer"),
-    path("v2/models/<str:name>/versions/<str:version>/infer", oip.infer, name="oip-infer-version"),
     path("api/v1/tokenize", tokenize.TokenizeApi.as_view(), name="tokenize"),
     path("api/v1/predictions", predictions.PredictionCreateApi.as_view(), name="prediction-create"),
     path("api/v1/predictions/webhook-secret", predictions.WebhookSecretApi.as_view(), name="prediction-webhook-secret"),
