@@ -9,7 +9,7 @@ and the table says what each process spends per API request):
 - api: POST /v2/models/{name}/infer (binary tensor extension, like tritonclient) to gunicorn
   (gthread) serving config.wsgi, key auth + entitlement + rate limit + quota/spend-cap
   reservation + Celery hop to a real `-P threads -c 16` worker + usage recorded + receipt.
-  Once with the worker's dynamic batching on, once off (the worker is restarted between).
+  Each round runs once with the worker's dynamic batching on, once off (a worker restart between).
 - noop: the same Celery hop and Redis reply with no model (`inference.serving.noop`).
 Rounds interleave every variant (A B C A B C ...); tables show medians over rounds; ratios are
 taken within each round. Overhead at concurrency 1 is per request: Server-Timing total minus
@@ -355,37 +355,38 @@ def main() -> None:
     web = start_web(args.port)
     runs: list[dict] = []
     try:
-        for batching in (True, False):
+        # Rounds outermost, so batching on and off interleave too (on, off, on, off ...): a
+        # machine that gets busier or quieter during the run biases neither.
+        for round_no, batching in ((r, b) for r in range(args.rounds) for b in (True, False)):
             worker = start_worker(batching)
             try:
                 for n in names:  # warm the worker's session and the web process's caches
                     warm = api_call(args.port, stack["secret"], f"bench-vendor.{n}", n)()
                     for _ in range(20):
                         warm()
-                for round_no in range(args.rounds):
-                    for c in CONCURRENCY:
-                        variants: list[tuple[str, str, Callable]] = [("noop", "-", noop_call())]
-                        for n in names:
-                            variants.append(("raw", n, raw_call(sessions[n], n)))
-                            variants.append(("api", n, api_call(args.port, stack["secret"], f"bench-vendor.{n}", n)))
-                            if c == 16 and batching:
-                                variants.append(("raw_batched16", n, raw_call(sessions[n], n, rows=16)))
-                        for kind, n, make in variants:
-                            SPANS.clear()
-                            if kind == "api":
-                                result = cpu_per_request(lambda m=make, c=c: closed_loop(m, c, args.seconds), {
-                                    "web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid})
-                            else:
-                                result = closed_loop(make, c, args.seconds)
-                            if kind == "api" and c == 1:
-                                result["spans_p50_ms"] = {k: statistics.median(t[k] for t in SPANS) for k in SPANS[0]}
-                            if kind == "raw_batched16":
-                                result["rps"] *= 16  # rows served per second
-                            runs.append({"batching": batching, "round": round_no, "concurrency": c,
-                                         "kind": kind, "model": n, **result})
-                            print(f"batching={batching} round={round_no} c={c} {kind:14} {n:7} "
-                                  f"p50={result['p50_ms']:.2f}ms rps={result['rps']:.0f} err={result['errors']}",
-                                  flush=True)
+                for c in CONCURRENCY:
+                    variants: list[tuple[str, str, Callable]] = [("noop", "-", noop_call())]
+                    for n in names:
+                        variants.append(("raw", n, raw_call(sessions[n], n)))
+                        variants.append(("api", n, api_call(args.port, stack["secret"], f"bench-vendor.{n}", n)))
+                        if c == 16 and batching:
+                            variants.append(("raw_batched16", n, raw_call(sessions[n], n, rows=16)))
+                    for kind, n, make in variants:
+                        SPANS.clear()
+                        if kind == "api":
+                            result = cpu_per_request(lambda m=make, c=c: closed_loop(m, c, args.seconds), {
+                                "web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid})
+                        else:
+                            result = closed_loop(make, c, args.seconds)
+                        if kind == "api" and c == 1:
+                            result["spans_p50_ms"] = {k: statistics.median(t[k] for t in SPANS) for k in SPANS[0]}
+                        if kind == "raw_batched16":
+                            result["rps"] *= 16  # rows served per second
+                        runs.append({"batching": batching, "round": round_no, "concurrency": c,
+                                     "kind": kind, "model": n, **result})
+                        print(f"batching={batching} round={round_no} c={c} {kind:14} {n:7} "
+                              f"p50={result['p50_ms']:.2f}ms rps={result['rps']:.0f} err={result['errors']}",
+                              flush=True)
             finally:
                 stop(worker)
     finally:

@@ -32,6 +32,7 @@ from inference.serving import replies
 
 log = logging.getLogger(__name__)
 QUEUE_PREFIX = "infer."
+LANE_EXPIRY_MARGIN_SECONDS = 60
 
 
 def lane_key(hardware_class: str) -> str:
@@ -45,10 +46,14 @@ def request(*, hardware_class: str, message: dict, timeout: float) -> bytes | No
     LPUSH and BLPOP go in one pipeline: Redis runs them in order on this connection, so the
     call costs one round trip plus the wait."""
     message["deadline"] = time.time() + timeout
+    key = lane_key(hardware_class)
     pipe = replies.blocking_redis().pipeline(transaction=False)
-    pipe.lpush(lane_key(hardware_class), json.dumps(message, separators=(",", ":")))
+    pipe.lpush(key, json.dumps(message, separators=(",", ":")))
+    # With no worker popping, requests (buyer inputs) would wait in Redis for one to come: the
+    # whole list goes once nothing has been pushed for longer than a request can live.
+    pipe.expire(key, int(timeout) + LANE_EXPIRY_MARGIN_SECONDS)
     pipe.blpop([message["reply"]], timeout=timeout)
-    popped = pipe.execute()[1]
+    popped = pipe.execute()[2]
     return popped[1] if popped else None
 
 

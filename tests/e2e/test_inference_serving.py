@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -11,6 +12,8 @@ import pytest
 import tritonclient.http as triton
 
 from billing.models import UsageEvent
+from core.redis import get_redis
+from inference.serving import lane
 from inference.serving.tasks import stats
 from marketplace.models import ModelVersion
 from tests.inference.serving import body, expected, oip_client, post_infer, subscribe
@@ -145,3 +148,23 @@ def test_concurrent_requests_are_batched_and_each_caller_gets_its_own_outputs(bu
     assert any(int(size) > 1 for size in metrics["batch_size_histogram"]), metrics
     assert metrics["runs"] < metrics["requests"]
     assert UsageEvent.objects.count() == 48
+
+
+def test_a_call_no_worker_takes_is_a_504_unbilled_and_is_never_run_later(buyer, tiny, settings, start_worker):
+    subscribe(buyer, tiny, "payg")
+    settings.INFERENCE_TIMEOUT_SECONDS = 1
+    response = post_infer(oip_client(buyer), NAME, body([[1, 2, 3, 4]]))
+    assert response.status_code == 504 and "not billed" in response.json()["error"]
+    redis = get_redis()
+    assert redis.llen("infer:lane:cpu") == 1
+    assert 0 < redis.ttl("infer:lane:cpu") <= 1 + lane.LANE_EXPIRY_MARGIN_SECONDS, "inputs do not linger"
+
+    start_worker(queues="infer.cpu", concurrency=2, name="late")
+    deadline = time.monotonic() + 10
+    while redis.llen("infer:lane:cpu") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert redis.llen("infer:lane:cpu") == 0, "the late worker took the request"
+    assert not list(redis.scan_iter("infer:reply:*")), "and skipped it: its caller had its 504 already"
+    assert UsageEvent.objects.count() == 0
+    assert post_infer(oip_client(buyer), NAME, body([[1, 2, 3, 4]])).status_code == 200
