@@ -112,9 +112,13 @@ def recover_dead_runs() -> int:
     client = get_redis()
     counted = 0
     stale_after = settings.CELERY_TASK_TIME_LIMIT + settings.INFERENCE_TIMEOUT_SECONDS
+    alive: dict[tuple[str, int], bool] = {}  # one check per worker, however many runs it has
     for request_id, raw in client.hgetall(running_key()).items():
         entry = json.loads(raw)
-        if _worker_alive(entry):
+        worker = (entry["host"], entry["pid"])
+        if worker not in alive:
+            alive[worker] = _worker_alive(entry)
+        if alive[worker]:
             if time.time() - entry.get("t", time.time()) > stale_after:
                 client.hdel(running_key(), request_id)  # answered, but the reply lost its connection
             continue
