@@ -222,10 +222,9 @@ def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: floa
         plan=reservation.plan, units=reservation.units,
         compute_ms=Decimal(str(round(compute_ms, 3))), amount_minor=amount, currency=reservation.plan.currency,
     )
-    if not reservation.limited:  # one statement is its own transaction
-        ledger_append(event)
-        return event
-    with transaction.atomic():  # the event and the alerts it triggers, together
+    # The event and the alerts it triggers, together; and a savepoint when the caller is in a
+    # transaction, so a duplicate request id (IntegrityError) does not abort the caller's.
+    with transaction.atomic():
         ledger_append(event)
         for limit in reservation.limited:
             _alert_if_crossed(organization_id=reservation.organization_id, limit=limit)
