@@ -5,10 +5,10 @@ gateway) that expires within a minute: one round trip instead of Celery's result
 the payload never lands anywhere durable.
 """
 
-from functools import cache
-
 import redis
 from django.conf import settings
+
+from core.redis import OnePerProcess
 
 REPLY_TTL_SECONDS = 60
 
@@ -25,12 +25,10 @@ def prediction_done_key(prediction_id: str) -> str:
     return f"pred:{prediction_id}:done"
 
 
-@cache
-def blocking_redis() -> redis.Redis:
-    """A client without a read timeout, for BLPOP (core.redis's client times out after 2 s)."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=2,
-                                health_check_interval=30)
+# A client without a read timeout, for BLPOP (core.redis's client times out after 2 s).
+blocking_redis = OnePerProcess(lambda: redis.Redis.from_url(
+    settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=2, health_check_interval=30))
 
 
 def reset() -> None:
-    blocking_redis.cache_clear()
+    blocking_redis.reset()
