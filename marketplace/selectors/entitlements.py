@@ -43,7 +43,8 @@ def entitlement_cache_forget(*, organization_id: int, model_id: int) -> None:
 
 
 def entitlement_generation_key(*, organization_id: int, model_id: int) -> str:
-    """The Redis key holding the generation (an integer, stored unpickled by Django's cache)."""
+    """The Redis key holding the generation (an integer, stored unpickled by Django's cache).
+    Readable with core.redis's client because the cache lives on the same REDIS_URL (settings)."""
     return cache.make_and_validate_key(_keys(organization_id, model_id)[0])
 
 
