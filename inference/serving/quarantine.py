@@ -62,13 +62,12 @@ def version_crash_record(*, version_id: int) -> bool:
     return True
 
 
-RUNNING_KEY = "infer:running"
 HEARTBEAT_SECONDS = 3.0
 HEARTBEAT_TTL_SECONDS = 15
 
 
 def running_key() -> str:
-    return RUNNING_KEY
+    return "infer:running"
 
 
 def running_entry(message: dict) -> str:
