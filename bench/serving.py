@@ -11,6 +11,9 @@ and the table says what each process spends per API request):
   reservation + Celery hop to a real `-P threads -c 16` worker + usage recorded + receipt.
   Each round runs once with the worker's dynamic batching on, once off (a worker restart between).
 - noop: the same Celery hop and Redis reply with no model (`inference.serving.noop`).
+- bare: bench/support/bare_server.py, the same model run inside a bare WSGI app on the same
+  gunicorn settings, with none of the platform (no auth, metering or worker hop): the ceiling a
+  Python HTTP server reaches on these cores, read beside the platform's ratio.
 Rounds interleave every variant (A B C A B C ...); tables show medians over rounds; ratios are
 taken within each round. Overhead at concurrency 1 is per request: Server-Timing total minus
 the worker's run time (both server-side), p50/p99 over all requests. Never asserts a time.
@@ -195,6 +198,25 @@ def start_web(port: int) -> subprocess.Popen:
                   "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], "web", up)
 
 
+def start_bare(port: int, name: str, onnx_bytes: bytes) -> tuple[subprocess.Popen, int]:
+    """bench/support/bare_server.py serving this model on gunicorn with the web process's settings."""
+    path = VAR / f"{name}.onnx"
+    path.write_bytes(onnx_bytes)
+
+    def up() -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+    process = spawn([str(Path(sys.executable).parent / "gunicorn"), "bench.support.bare_server:application", "-b",
+                     f"127.0.0.1:{port}", "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"],
+                    f"bare-{name}", up, env={"MODEL_PATH": str(path)})
+    return process, port
+
+
 # ------------------------------------------------------------------ load
 
 def closed_loop(make_call: Callable[[], Callable[[], float | None]], threads: int, seconds: float) -> dict:
@@ -277,20 +299,24 @@ def raw_call(session, name: str, rows: int = 1) -> Callable[[], Callable[[], Non
     return lambda: (lambda: session.run(None, feed) and None)
 
 
-def api_call(port: int, secret: str, model: str, name: str) -> Callable[[], Callable[[], float]]:
+def v2_body(name: str) -> tuple[bytes, dict[str, str]]:
+    """One row of the model's example as a v2 request with Triton's binary tensor extension."""
     from inference.runtime.tensors import datatype_of
 
-    feed = example(name)
     inputs, blobs = [], []
-    for key, array in feed.items():
+    for key, array in example(name).items():
         blob = np.ascontiguousarray(array).tobytes()
         inputs.append({"name": key, "datatype": datatype_of(array), "shape": list(array.shape),
                        "parameters": {"binary_data_size": len(blob)}})
         blobs.append(blob)
     header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
-    body = header + b"".join(blobs)
-    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/octet-stream",
-               "Inference-Header-Content-Length": str(len(header))}
+    return header + b"".join(blobs), {"Content-Type": "application/octet-stream",
+                                       "Inference-Header-Content-Length": str(len(header))}
+
+
+def api_call(port: int, secret: str, model: str, name: str) -> Callable[[], Callable[[], float]]:
+    body, headers = v2_body(name)
+    headers["Authorization"] = f"Bearer {secret}"
 
     def make() -> Callable[[], float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -305,6 +331,24 @@ def api_call(port: int, secret: str, model: str, name: str) -> Callable[[], Call
                                                     for p in response.getheader("Server-Timing").split(","))}
             SPANS.append(timing)
             return timing["total"] - timing["run"]
+
+        return call
+
+    return make
+
+
+def bare_call(port: int, name: str) -> Callable[[], Callable[[], None]]:
+    body, headers = v2_body(name)
+
+    def make() -> Callable[[], None]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def call() -> None:
+            conn.request("POST", "/v2/models/bare/infer", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(response.status)
 
         return call
 
@@ -353,6 +397,7 @@ def main() -> None:
     options = SessionPool(memory_budget_bytes=1).session_options()
     sessions = {n: ort.InferenceSession(b, options, providers=["CPUExecutionProvider"]) for n, b in onnx_models.items()}
     web = start_web(args.port)
+    bare = {n: start_bare(args.port + 1 + i, n, b) for i, (n, b) in enumerate(onnx_models.items())}
     runs: list[dict] = []
     try:
         # Rounds outermost, so batching on and off interleave too (on, off, on, off ...): a
@@ -369,6 +414,8 @@ def main() -> None:
                     for n in names:
                         variants.append(("raw", n, raw_call(sessions[n], n)))
                         variants.append(("api", n, api_call(args.port, stack["secret"], f"bench-vendor.{n}", n)))
+                        if batching:  # neither depends on the platform's batching: once a round
+                            variants.append(("bare", n, bare_call(bare[n][1], n)))
                         if c == 16 and batching:
                             variants.append(("raw_batched16", n, raw_call(sessions[n], n, rows=16)))
                     for kind, n, make in variants:
@@ -376,6 +423,9 @@ def main() -> None:
                         if kind == "api":
                             result = cpu_per_request(lambda m=make, c=c: closed_loop(m, c, args.seconds), {
                                 "web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid})
+                        elif kind == "bare":
+                            result = cpu_per_request(lambda m=make, c=c: closed_loop(m, c, args.seconds),
+                                                     {"bare server": bare[n][0].pid})
                         else:
                             result = closed_loop(make, c, args.seconds)
                         if kind == "api" and c == 1:
@@ -391,6 +441,8 @@ def main() -> None:
                 stop(worker)
     finally:
         stop(web)
+        for process, _ in bare.values():
+            stop(process)
         from core import embedded_redis
 
         embedded_redis.stop(stack["redis"])
@@ -425,6 +477,7 @@ def report(runs: list[dict], names: list[str]) -> None:
                      ("api batching on", {"kind": "api", "model": n, "batching": True}),
                      ("api batching off", {"kind": "api", "model": n, "batching": False}),
                      ("noop celery hop", {"kind": "noop", "batching": True})]
+            paths.insert(1, ("bare http server", {"kind": "bare", "model": n, "batching": True}))
             if c == 16:
                 paths.insert(1, ("raw batched x16 (rows/s)", {"kind": "raw_batched16", "model": n, "batching": True}))
             raw = {"kind": "raw", "model": n, "concurrency": c}
@@ -442,6 +495,12 @@ def report(runs: list[dict], names: list[str]) -> None:
                 rows.append(row)
                 print(f"{n:7} {label:22} {c:>3} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f} "
                       f"{row['rps_ratio_to_raw']:8.2f} {row['p50_ratio_to_raw']:8.2f}")
+    print("\nthroughput of the api as a share of the bare http server's (same round, same model):")
+    for n in names:
+        for c in CONCURRENCY:
+            shares = [ratio_of(runs, "rps", {"kind": "api", "model": n, "concurrency": c, "batching": b},
+                               {"kind": "bare", "model": n, "concurrency": c, "batching": True}) for b in (True, False)]
+            print(f"  {n:7} c={c:<3} batching on {shares[0]:.2f}  off {shares[1]:.2f}")
     print("\nserver-side overhead at concurrency 1 (Server-Timing total - worker run), ms:")
     for n in names:
         for b in (True, False):
@@ -452,11 +511,12 @@ def report(runs: list[dict], names: list[str]) -> None:
     print("\nCPU ms per API request by process (median over rounds; 2 cores = 2000 CPU ms a second):")
     for n in names:
         for c in CONCURRENCY:
-            cpus = [r["cpu_ms_per_request"] for r in runs if r.get("cpu_ms_per_request") and r["model"] == n
-                    and r["concurrency"] == c and r["batching"]]
-            if cpus:
-                print(f"  {n:7} c={c:<3} batching on  " + "  ".join(
-                    f"{k} {statistics.median(x[k] for x in cpus):.2f}" for k in cpus[0]))
+            for kind, label in (("api", "api, batching on"), ("bare", "bare http server")):
+                cpus = [r["cpu_ms_per_request"] for r in runs if r.get("cpu_ms_per_request") and r["model"] == n
+                        and r["concurrency"] == c and r["batching"] and r["kind"] == kind]
+                if cpus:
+                    print(f"  {n:7} c={c:<3} {label:17} " + "  ".join(
+                        f"{k} {statistics.median(x[k] for x in cpus):.2f}" for k in cpus[0]))
     print("\nServer-Timing spans at concurrency 1, p50 ms (median over rounds):")
     for n in names:
         for b in (True, False):
@@ -477,7 +537,7 @@ def plot(rows: list[dict], names: list[str]) -> None:
 
     fig, axes = plt.subplots(2, len(names), figsize=(6 * len(names), 8), squeeze=False)
     for i, n in enumerate(names):
-        for label in ("raw", "api batching on", "api batching off", "noop celery hop"):
+        for label in ("raw", "bare http server", "api batching on", "api batching off", "noop celery hop"):
             pts = [r for r in rows if r["model"] == n and r["path"] == label]
             axes[0][i].plot([r["concurrency"] for r in pts], [r["rps"] for r in pts], marker="o", label=label)
             axes[1][i].plot([r["concurrency"] for r in pts], [r["p50_ms"] for r in pts], marker="o", label=label)
