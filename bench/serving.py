@@ -185,35 +185,30 @@ def start_worker(batching: bool) -> subprocess.Popen:
                  env={"INFERENCE_BATCHING": "true" if batching else "false"})
 
 
-def start_web(port: int) -> subprocess.Popen:
+def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict | None = None) -> subprocess.Popen:
+    """The web process's serving settings, shared by the platform and the bare server."""
     def up() -> bool:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/v2/health/live")
+            conn.request("GET", health_path)
             return conn.getresponse().status == 200
         except OSError:
             return False
 
-    return spawn([str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], "web", up)
+    return spawn([str(Path(sys.executable).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}",
+                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name, up, env=env)
+
+
+def start_web(port: int) -> subprocess.Popen:
+    return start_gunicorn("config.wsgi:application", port, "web", "/v2/health/live")
 
 
 def start_bare(port: int, name: str, onnx_bytes: bytes) -> tuple[subprocess.Popen, int]:
-    """bench/support/bare_server.py serving this model on gunicorn with the web process's settings."""
+    """bench/support/bare_server.py serving this model with the web process's settings."""
     path = VAR / f"{name}.onnx"
     path.write_bytes(onnx_bytes)
-
-    def up() -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-
-    process = spawn([str(Path(sys.executable).parent / "gunicorn"), "bench.support.bare_server:application", "-b",
-                     f"127.0.0.1:{port}", "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"],
-                    f"bare-{name}", up, env={"MODEL_PATH": str(path)})
+    process = start_gunicorn("bench.support.bare_server:application", port, f"bare-{name}", "/",
+                             env={"MODEL_PATH": str(path)})
     return process, port
 
 
