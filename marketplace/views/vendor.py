@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -140,43 +141,44 @@ def _version_context(request: HttpRequest, slug: str, version: str) -> dict:
             "tone": STATUS_TONE.get(found.status, "warn"), "failure": found.failure or {}}
 
 
+def _results_context(found: ModelVersion) -> dict:
+    """What `_results.html` shows of a ready version: signature, sizes, parity, benchmark."""
+    batches = (found.benchmark or {}).get("batches") or {}
+    ordered = sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0)
+    bars = [(f"batch {batch} {pct[:3]}", float(figures[pct]))
+            for batch, figures in ordered for pct in ("p50_ms", "p95_ms")
+            if (figures or {}).get(pct) is not None]
+    return {
+        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
+        "batches": ordered, "int8": (found.optimization or {}).get("int8"), "parity": found.parity or {},
+        "parity_outputs": sorted(((found.parity or {}).get("outputs") or {}).items()),
+    }
+
+
 @org_required
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     try:
         context = _version_context(request, slug, version)
     except NotFound as error:
         return _not_found(request, error)
-    found = context["version"]
-    batches = (found.benchmark or {}).get("batches") or {}
-    bars = []
-    for batch in sorted(batches, key=lambda b: int(b) if str(b).isdigit() else 0):
-        figures = batches[batch] or {}
-        for pct in ("p50_ms", "p95_ms"):
-            if figures.get(pct) is not None:
-                bars.append((f"batch {batch} {pct[:3]}", float(figures[pct])))
-    int8 = (found.optimization or {}).get("int8")
-    context.update({
-        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
-        "batches": sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0),
-        "int8": int8, "parity": found.parity or {},
-        "parity_outputs": sorted(((found.parity or {}).get("outputs") or {}).items()),
-    })
+    context.update(_results_context(context["version"]))
     return render(request, "vendor/version.html", context)
 
 
 @org_required
 def version_timeline(request: HttpRequest, slug: str, version: str) -> HttpResponse:
-    """The htmx partial polled every second until the pipeline finishes (then it stops polling)."""
+    """The htmx partial polled every second until the pipeline finishes (then it stops polling).
+    The poll that sees the end also carries the figures, which exist only now, swapped in out of
+    band: the page shows them without a reload that would lose the vendor's place."""
     try:
         context = _version_context(request, slug, version)
     except NotFound as error:
         return _not_found(request, error)
-    response = render(request, "vendor/_timeline.html", context)
-    if context["finished"] and request.GET.get("live") == "1" and request.headers.get("HX-Request"):
-        # The figures (signature, parity, benchmark) exist only now: show them once, when the
-        # pipeline that was being watched ends.
-        response["HX-Refresh"] = "true"
-    return response
+    html = render_to_string("vendor/_timeline.html", context, request=request)
+    if context["finished"] and request.GET.get("live") == "1":
+        context.update(_results_context(context["version"]), oob=True)
+        html += render_to_string("vendor/_results.html", context, request=request)
+    return HttpResponse(html)
 
 
 @org_required

@@ -77,7 +77,7 @@ def test_vendor_signs_up_uploads_a_model_and_publishes_it(page, celery_worker, t
     assert progress and progress[-1] == 100, progress
     assert len(set(progress)) >= 2 and min(progress) < 100, f"the bar never moved between 0 and 100: {progress}"
 
-    # The timeline follows the pipeline by itself, then shows the figures.
+    # The timeline follows the pipeline by itself, then shows the figures, all without a reload.
     page.evaluate("window.__sameDocument = true")
     status = page.get_by_test_id("version-status")
     seen = {status.inner_text()}
@@ -95,6 +95,7 @@ def test_vendor_signs_up_uploads_a_model_and_publishes_it(page, celery_worker, t
     expect(page.locator("[data-stage=benchmarking] .stage-time")).to_contain_text(" s")
     expect(page.get_by_role("heading", name="Benchmark: latency at batch 1 and 8")).to_be_visible()
     expect(page.locator("svg.bars")).to_contain_text("batch 8")
+    assert page.evaluate("window.__sameDocument === true"), "the figures came with a reload, not in place"
     screenshot(page, "33-vendor-version-ready")
 
     # License, then a plan with its preview, then publish.

@@ -78,6 +78,22 @@ def test_version_page_shows_signature_figures_and_a_finished_timeline(client, ve
     assert "<code>x</code>" in html and "FP32" in html
     assert "batch 8 p95" in html and "0.310" in html
     assert "hx-trigger" not in html  # finished: the timeline no longer polls
+    assert "The figures of a ready version" not in html  # the template's own note stays out of the page
+
+
+def test_the_poll_that_sees_the_pipeline_end_brings_the_figures_without_a_reload(client, vendor):
+    client.force_login(vendor.user)
+    model = Model.objects.create(organization=vendor.organization, slug="tiny", name="Tiny")
+    ready_version(model, benchmark={"batches": {"1": {"p50_ms": 0.05, "p95_ms": 0.08}}})
+    response = client.get("/vendor/models/tiny/versions/1.0.0/timeline/?live=1", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "HX-Refresh" not in response.headers
+    assert 'data-testid="version-status">ready' in html and "hx-trigger" not in html
+    assert '<div id="version-results" hx-swap-oob="true">' in html
+    assert "The figures of a ready version" not in html  # the template's own note stays out of the page
+    assert "<code>x</code>" in html and "batch 1 p95" in html
+    # A poll of a page that was not watching the pipeline (no live=1) gets the timeline alone.
+    assert "version-results" not in client.get("/vendor/models/tiny/versions/1.0.0/timeline/").content.decode()
 
 
 def test_failed_version_shows_the_reason_and_what_to_do(client, vendor):
