@@ -7,9 +7,12 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from accounts.models import ApiKey, Membership, User
 
+# Plain words for each scope; the key form, the API schema and the README say the same.
 SCOPE_HELP = {
     ApiKey.Scope.INFERENCE: "call models (OIP and predictions)",
-    ApiKey.Scope.CATALOG_READ: "browse the catalog",
+    ApiKey.Scope.CATALOG_READ: "browse the catalog and read your subscriptions (read-only)",
+    ApiKey.Scope.CATALOG_SUBSCRIBE: "accept licenses, subscribe to paid plans and cancel them (spends money)",
+    ApiKey.Scope.MODELS_DOWNLOAD: "download model weights where the license allows it",
     ApiKey.Scope.VENDOR_WRITE: "manage your models and versions",
     ApiKey.Scope.BILLING_READ: "read usage and invoices",
     ApiKey.Scope.KEYS_MANAGE: "create and revoke keys",

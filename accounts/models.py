@@ -85,8 +85,12 @@ class Membership(models.Model):
 
 class ApiKey(models.Model):
     class Scope(models.TextChoices):
+        # Least privilege: reading never spends money or takes weights. A key made before a
+        # scope existed does not gain it (no data migration grants new powers).
         INFERENCE = "inference"
         CATALOG_READ = "catalog:read"
+        CATALOG_SUBSCRIBE = "catalog:subscribe"  # accept licenses, subscribe to plans, cancel
+        MODELS_DOWNLOAD = "models:download"  # download weights where the license allows it
         VENDOR_WRITE = "vendor:write"
         BILLING_READ = "billing:read"
         KEYS_MANAGE = "keys:manage"

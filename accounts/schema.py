@@ -2,6 +2,8 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from accounts.forms import SCOPE_HELP
+
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.ApiKeyAuthentication"
@@ -12,6 +14,6 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "mb_live_<43 base62 chars><6 char checksum>",
-            "description": "An organization API key. Keys carry scopes: inference, catalog:read, "
-            "vendor:write, billing:read, keys:manage.",
+            "description": "An organization API key. Keys carry scopes: "
+            + "; ".join(f"{scope} ({help})" for scope, help in SCOPE_HELP.items()) + ".",
         }

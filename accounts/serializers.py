@@ -1,6 +1,11 @@
 from rest_framework import serializers
 
+from accounts.forms import SCOPE_HELP
 from accounts.models import ApiKey, AuditLog, Membership, Organization
+
+SCOPES_DOC = "What the key may do; give it only what it needs. " + "; ".join(
+    f"`{scope}`: {help}" for scope, help in SCOPE_HELP.items()
+) + ". Reading the catalog never spends money: subscribing needs `catalog:subscribe`."
 
 
 class ApiKeyOut(serializers.ModelSerializer):
@@ -20,7 +25,9 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class ApiKeyIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiKey.Scope.values), min_length=1)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiKey.Scope.values), min_length=1, help_text=SCOPES_DOC
+    )
     mode = serializers.ChoiceField(choices=ApiKey.Mode.values, default=ApiKey.Mode.LIVE)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 

@@ -5,8 +5,10 @@
   portal (session["org"]), else the user's first membership; always checked against membership.
 """
 
+import ipaddress
 from dataclasses import dataclass
 
+from django.conf import settings
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, Membership, Organization
@@ -53,7 +55,22 @@ def tenant_for(request: Request) -> Tenant:
 
 
 def client_ip(request) -> str | None:
-    # Behind a proxy, Django's REMOTE_ADDR is the proxy; production sets the real one via the
-    # proxy's X-Forwarded-For, trusted only for its first hop.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return (forwarded.split(",")[0].strip() or None) if forwarded else request.META.get("REMOTE_ADDR")
+    """The address of whoever sent the request, for the audit log and the login and key throttles.
+
+    X-Forwarded-For is a list anyone can start: a client sends `X-Forwarded-For: 1.2.3.4` and each
+    proxy appends the address it saw. Only the entries appended by our own proxies can be believed,
+    so with TRUSTED_PROXY_COUNT = N the client is the Nth address from the right; with 0 (no proxy)
+    the header is ignored and REMOTE_ADDR is the client."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if not hops:
+        return remote
+    # Fewer hops than proxies: the request skipped a proxy; the farthest hop is the best we know.
+    candidate = hops[-count] if len(hops) >= count else hops[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote

@@ -113,6 +113,11 @@ LOGIN_REDIRECT_URL = "/accounts/keys/"
 LOGOUT_REDIRECT_URL = "/"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # a reset link works for one day
 
+# Client addresses (audit log, login and key throttles): the number of proxies of ours in front of
+# the app. 0 = none, REMOTE_ADDR is the client and X-Forwarded-For is ignored; N = the Nth
+# X-Forwarded-For entry from the right (the leftmost ones are whatever the client sent).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -20,16 +20,18 @@ from marketplace.services.downloads import download_create
 from marketplace.services.entitlements import entitlement_set_status, entitlement_subscribe
 
 
-def _buyer(request: Request):
+def _buyer(request: Request, scope: str = ApiKey.Scope.CATALOG_READ):
+    """The buyer tenant; a key needs `scope`. Reading is catalog:read; anything that spends money
+    (subscribe, cancel) needs catalog:subscribe and taking weights needs models:download."""
     tenant = tenant_for(request)
-    tenant.require_scope(ApiKey.Scope.CATALOG_READ)
+    tenant.require_scope(scope)
     return tenant
 
 
 class SubscribeApi(APIView):
     @extend_schema(request=SubscribeIn, responses={201: EntitlementOut})
     def post(self, request: Request, vendor: str, slug: str) -> Response:
-        tenant = _buyer(request)
+        tenant = _buyer(request, ApiKey.Scope.CATALOG_SUBSCRIBE)
         model = catalog.catalog_model_get(vendor=vendor, slug=slug)
         data = SubscribeIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -45,7 +47,7 @@ class SubscribeApi(APIView):
 class DownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, vendor: str, slug: str) -> HttpResponse:
-        tenant = _buyer(request)
+        tenant = _buyer(request, ApiKey.Scope.MODELS_DOWNLOAD)
         model = catalog.catalog_model_get(vendor=vendor, slug=slug)
         file = download_create(organization=tenant.organization, user=request.user, model=model,
                                version=request.query_params.get("version") or None, ip_address=client_ip(request))
@@ -73,7 +75,7 @@ class EntitlementDetailApi(APIView):
 
     @extend_schema(responses={200: EntitlementOut})
     def delete(self, request: Request, entitlement_id: int) -> Response:
-        tenant = _buyer(request)
+        tenant = _buyer(request, ApiKey.Scope.CATALOG_SUBSCRIBE)
         entitlement = entitlement_set_status(organization=tenant.organization, entitlement_id=entitlement_id,
                                              status=Entitlement.Status.CANCELLED, actor=request.user,
                                              ip_address=client_ip(request))
