@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from accounts.key_cache import forget_key
+from accounts.key_cache import publish_change
 from accounts.models import ApiKey, AuditLog, Membership, Organization, User
 from accounts.services import audit_record
 from core.errors import Conflict, InvalidInput, PermissionDenied
@@ -145,8 +145,7 @@ def organization_erase(
     ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).update(revoked_at=timezone.now())
     ApiKey.objects.filter(organization=organization).update(name="erased key")  # names often name people
     for key in keys:
-        forget_key(key.hashed_key)
-        transaction.on_commit(lambda hashed=key.hashed_key: forget_key(hashed))
+        publish_change(key.hashed_key)  # every process refuses the key on its next call
     counts["api_keys_revoked"] = len(keys)
 
     memberships = list(Membership.objects.filter(organization=organization).select_related("user"))

@@ -28,8 +28,15 @@ class ApiKeyIn(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKey.Scope.values), min_length=1, help_text=SCOPES_DOC
     )
-    mode = serializers.ChoiceField(choices=ApiKey.Mode.values, default=ApiKey.Mode.LIVE)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    mode = serializers.ChoiceField(
+        choices=ApiKey.Mode.values, default=ApiKey.Mode.LIVE,
+        help_text="`live` keys need a confirmed email address; `test` keys do not.",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Optional. Keys living an hour or less (like the playground's) count against a "
+        "separate, larger cap than long-lived keys.",
+    )
 
 
 class OrganizationOut(serializers.ModelSerializer):

@@ -39,6 +39,10 @@ def _fresh_key_cache():
     # Per-process memos keyed by ids, which tests reuse after their rollback.
     key_cache.clear()
     entitlement_memo_clear()
+    # Every test client calls from 127.0.0.1: one test's refused keys must not throttle the next.
+    failures = list(get_redis().scan_iter("mb:apikey:fail:*"))
+    if failures:
+        get_redis().delete(*failures)
     yield
     key_cache.clear()
     entitlement_memo_clear()

@@ -192,9 +192,18 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- API keys ----------------------------------------------------------------------------------
-# Auth looks keys up in a per-process cache for this long; a revoke elsewhere takes effect
-# within this many seconds (the revoking process drops its own copy at once).
+# Auth keeps keys in a per-process cache checked against a Redis revocation counter on every call,
+# so a revoke reaches every process at once; this only bounds an entry's life if Redis loses the
+# counters (accounts/key_cache.py).
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
+# This many refused keys from one address within the window: further attempts get 429 until it ends.
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+API_KEY_FAILURE_WINDOW_SECONDS = env.int("API_KEY_FAILURE_WINDOW_SECONDS", default=60)
+# Caps on an organization's active (unrevoked, unexpired) keys. Keys living at most
+# API_KEY_EPHEMERAL_SECONDS (the playground's 15-minute keys) have their own, larger cap.
+API_KEYS_MAX_ACTIVE_PER_ORG = env.int("API_KEYS_MAX_ACTIVE_PER_ORG", default=50)
+API_KEYS_MAX_EPHEMERAL_PER_ORG = env.int("API_KEYS_MAX_EPHEMERAL_PER_ORG", default=200)
+API_KEY_EPHEMERAL_SECONDS = 3600
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
 # --- Celery ------------------------------------------------------------------------------------
