@@ -13,12 +13,17 @@ class ApplicationError(Exception):
     default_message = "The request could not be processed."
 
     def __init__(
-        self, message: str | None = None, *, code: str | None = None, details: dict[str, Any] | None = None
+        self, message: str | None = None, *, code: str | None = None, details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.message = message or self.default_message
         if code:
             self.code = code
         self.details = details or {}
+        # Response headers that belong to the error (Retry-After, RateLimit), set by whoever answers.
+        self.headers = dict(headers or {})
+        if "retry_after_seconds" in self.details:
+            self.headers.setdefault("Retry-After", str(int(self.details["retry_after_seconds"])))
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:

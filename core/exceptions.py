@@ -35,7 +35,7 @@ def _body(code: str, message: str, details: dict | None = None) -> dict:
 
 def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_dict(), status=exc.status_code)
+        return Response(exc.as_dict(), status=exc.status_code, headers=exc.headers or None)
     if isinstance(exc, Http404):
         return Response(_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):

@@ -44,7 +44,7 @@ from core.redis import get_redis
 from inference.runtime.signature import validate_against_signature
 from inference.runtime.tensors import InferRequest, TensorError, decode_request, unpack
 from inference.serving import replies
-from inference.serving.dispatch import UpstreamFailed, call, message_for
+from inference.serving.dispatch import GatewayTimeout, UpstreamFailed, call, message_for
 from marketplace.models import Entitlement, Model, ModelVersion
 from marketplace.selectors.entitlements import (
     entitlement_for,
@@ -56,12 +56,32 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class RateWindow:
+    """Calls counted in the current one-second window, for the IETF RateLimit headers
+    (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "key";q=500;w=1` and
+    `RateLimit: "key";r=499;t=1`), per key and per organization."""
+
+    key_calls: int
+    org_calls: int
+
+    def headers(self) -> dict[str, str]:
+        key_limit = settings.INFERENCE_RATE_LIMIT_PER_SECOND
+        org_limit = settings.INFERENCE_ORG_RATE_LIMIT_PER_SECOND
+        return {
+            "RateLimit-Policy": f'"key";q={key_limit};w=1, "org";q={org_limit};w=1',
+            "RateLimit": (f'"key";r={max(0, key_limit - self.key_calls)};t=1, '
+                          f'"org";r={max(0, org_limit - self.org_calls)};t=1'),
+        }
+
+
+@dataclass
 class Admission:
     api_key: ApiKey
     organization: Organization
     model: Model
     version: ModelVersion
     entitlement: Entitlement | None
+    rate: RateWindow | None = None
 
 
 @dataclass
@@ -76,6 +96,7 @@ class Outcome:
     request_id: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     started: float = 0.0
+    rate: RateWindow | None = None
 
     def receipt_headers(self) -> dict[str, str]:
         from billing.pricing import format_cost
@@ -84,6 +105,7 @@ class Outcome:
         total = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
         timing = ", ".join(f"{k};dur={v:.3f}" for k, v in {**self.timings_ms, "total": total}.items())
         return {
+            **(self.rate.headers() if self.rate else {}),
             "X-Modelbay-Request-Id": self.request_id,
             "X-Modelbay-Units": str(self.units),
             "X-Modelbay-Cost": format_cost(self.amount_minor, self.currency),
@@ -165,34 +187,42 @@ def admit(*, api_key: ApiKey, name: str, version: str | None) -> Admission:
     organization = api_key.organization
     try:  # entitlements are cached in Redis: an outage there is ours, not the buyer's mistake
         model, found = resolve(organization=organization, name=name, version=version)
-        generation, calls_this_second = _admission_counters(api_key=api_key, organization=organization, model=model)
+        generation, rate = _admission_counters(api_key=api_key, organization=organization, model=model)
         entitlement = require_entitlement(organization=organization, model=model, generation=generation)
     except redis.RedisError:
         raise ServiceUnavailable("Entitlement and rate limit checks are unavailable; retry shortly.") from None
     if entitlement is not None:  # billing: 402 once a failed payment is past its grace period
         require_good_standing(organization=organization)
-    if calls_this_second > settings.INFERENCE_RATE_LIMIT_PER_SECOND:
+    if rate.key_calls > settings.INFERENCE_RATE_LIMIT_PER_SECOND:
         raise RateLimited(
-            f"This key is limited to {settings.INFERENCE_RATE_LIMIT_PER_SECOND} calls a second; slow down "
-            "or spread calls over several keys.", details={"retry_after_seconds": 1},
+            f"This key is limited to {settings.INFERENCE_RATE_LIMIT_PER_SECOND} calls a second; slow down.",
+            details={"retry_after_seconds": 1, "limit": "key"}, headers=rate.headers(),
         )
-    return Admission(api_key, organization, model, found, entitlement)
+    if rate.org_calls > settings.INFERENCE_ORG_RATE_LIMIT_PER_SECOND:
+        raise RateLimited(
+            f"Your organization is limited to {settings.INFERENCE_ORG_RATE_LIMIT_PER_SECOND} calls a second "
+            "across all its keys; slow down.", details={"retry_after_seconds": 1, "limit": "org"},
+            headers=rate.headers(),
+        )
+    return Admission(api_key, organization, model, found, entitlement, rate)
 
 
-def _admission_counters(*, api_key: ApiKey, organization: Organization, model: Model) -> tuple[int | None, int]:
-    """One round trip: the entitlement generation (None for the owner, who needs none) and this
-    key's calls in the current one-second rate-limit window, this one included."""
+def _admission_counters(*, api_key: ApiKey, organization: Organization, model: Model) -> tuple[int | None, RateWindow]:
+    """One round trip: the entitlement generation (None for the owner, who needs none) and the
+    calls of this key and of its organization in the current one-second window, this one
+    included. Both windows count every call, refused ones too: a client hammering past the
+    limit stays limited."""
     pipe = get_redis().pipeline(transaction=False)
     owner = model.organization_id == organization.pk
     if not owner:
         pipe.get(entitlement_generation_key(organization_id=organization.pk, model_id=model.pk))
-    window_key = f"rl:{api_key.pk}:{int(time.time())}"
-    pipe.incr(window_key)
-    pipe.expire(window_key, 2)
+    second = int(time.time())
+    for window_key in (f"rl:{api_key.pk}:{second}", f"rl:org:{organization.pk}:{second}"):
+        pipe.incr(window_key)
+        pipe.expire(window_key, 2)
     answers = pipe.execute()
-    if owner:
-        return None, answers[0]
-    return int(answers[0] or 0), answers[1]
+    generation = None if owner else int(answers.pop(0) or 0)
+    return generation, RateWindow(key_calls=answers[0], org_calls=answers[2])
 
 
 # ---------------------------------------------------------------- step 5: validation
@@ -235,6 +265,10 @@ def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
                      message=message_for(request_id=request_id, version=admission.version, request=request,
                                          reply=replies.reply_key(request_id)))
         marks.append(("wait", time.perf_counter()))
+        if reply["status"] == 503:  # the worker died under this call (quarantine answered it)
+            raise ServiceUnavailable(reply["error"], code=reply.get("code"), details={"retry_after_seconds": 1})
+        if reply["status"] == 504:
+            raise GatewayTimeout(reply["error"], code=reply.get("code"))
         if reply["status"] >= 500:
             raise UpstreamFailed(reply["error"], code=reply.get("code"))
         if reply["status"] != 200:
@@ -253,6 +287,7 @@ def infer(*, api_key: ApiKey, name: str, version: str | None, body: bytes,
     # worker pick-up, batching wait, reply); run: the worker's own measurement.
     timings = {**spans, "queue": max(0.0, waited - run_ms), "run": run_ms}
     return Outcome(
+        rate=admission.rate,
         request=request, outputs=outputs, version=admission.version, units=units,
         amount_minor=event.amount_minor if event else Decimal(0),
         currency=event.currency if event else "usd",

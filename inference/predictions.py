@@ -1,8 +1,12 @@
-"""Async predictions: create (through the same gateway steps), finish (in the worker), read.
+"""Async predictions: create (through the same gateway steps), read, wait.
 
 A prediction lives only in Redis, under `pred:<id>` with a TTL of the buyer organization's
 retention (Organization.retention_minutes), outputs included; nothing about it reaches the
-database except its usage event. Zero-retention organizations cannot use async at all.
+database except its usage event, written exactly once and only if it succeeded (the worker's
+side is serving/async_finish.py). Zero-retention organizations cannot use async at all.
+
+An organization may have INFERENCE_ASYNC_INFLIGHT_PER_ORG predictions queued or running; past
+that, creating one answers 429 with Retry-After, so one buyer's backlog stays bounded.
 """
 
 from __future__ import annotations
@@ -12,25 +16,28 @@ import logging
 import uuid
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
-from billing.pricing import format_cost
-from billing.services.metering import Reservation, usage_commit, usage_release, usage_reserve
+from billing.services.metering import usage_release, usage_reserve
 from core.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    RateLimited,
     ServiceUnavailable,
 )
 from core.redis import get_redis
 from inference import gateway
-from inference.runtime.tensors import TensorError, encode_response, unpack
-from inference.serving import dispatch, replies
+from inference.runtime.tensors import TensorError
+from inference.serving import async_lane, dispatch, replies
 from inference.webhooks import json_body, webhook_url_check
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 def _retention_seconds(organization: Organization) -> int:
@@ -53,11 +60,16 @@ def prediction_create(*, api_key: ApiKey, model: str, version: str | None, input
     except TensorError as exc:  # the API's error format here, not the OIP one
         error = PayloadTooLarge if exc.status == 413 else InvalidInput
         raise error(exc.message, details={"input": exc.input_name} if exc.input_name else None) from None
+    ttl = _retention_seconds(organization)
+    _admit_in_flight(organization=organization, ttl_seconds=ttl)
     units = gateway.units_of(request)
     prediction_id = "pred_" + uuid.uuid4().hex
-    reservation = usage_reserve(request_id=prediction_id, organization=organization, api_key=api_key,
-                                model=admission.model, entitlement=admission.entitlement, units=units)
-    ttl = _retention_seconds(organization)
+    try:
+        reservation = usage_reserve(request_id=prediction_id, organization=organization, api_key=api_key,
+                                    model=admission.model, entitlement=admission.entitlement, units=units)
+    except BaseException:
+        async_lane.done(organization_id=organization.pk)
+        raise
     state = {
         "id": prediction_id, "organization_id": organization.pk, "model": model,
         "version": admission.version.version, "status": "queued", "created_at": timezone.now().isoformat(),
@@ -71,13 +83,38 @@ def prediction_create(*, api_key: ApiKey, model: str, version: str | None, input
                         "organization_id": organization.pk, "units": units,
                         "reservation": reservation.to_json() if reservation else None},
         )
-        dispatch.enqueue(version=admission.version, message=message)
+        dispatch.enqueue(version=admission.version, message=message, organization_id=organization.pk,
+                         ttl_seconds=ttl)
     except Exception as exc:
         usage_release(reservation=reservation)
+        _forget(organization_id=organization.pk, prediction_id=prediction_id)
         if isinstance(exc, ServiceUnavailable):
             raise
         raise ServiceUnavailable("The prediction could not be queued; retry shortly.") from exc
     return state
+
+
+def _admit_in_flight(*, organization: Organization, ttl_seconds: int) -> None:
+    limit = settings.INFERENCE_ASYNC_INFLIGHT_PER_ORG
+    try:
+        async_lane.admit(organization_id=organization.pk, limit=limit, ttl_seconds=ttl_seconds)
+    except async_lane.InFlightLimit:
+        raise RateLimited(
+            f"Your organization has {limit} async predictions queued or running, its limit; wait for some "
+            "to finish (GET /api/v1/predictions/{id} or a webhook), or call the model synchronously.",
+            code="too_many_in_flight",
+            details={"in_flight_limit": limit, "retry_after_seconds": RETRY_AFTER_SECONDS},
+        ) from None
+    except redis.RedisError:
+        raise ServiceUnavailable("The inference queue is unavailable; retry shortly.") from None
+
+
+def _forget(*, organization_id: int, prediction_id: str) -> None:
+    try:
+        get_redis().delete(replies.prediction_key(prediction_id))
+        async_lane.done(organization_id=organization_id)
+    except redis.RedisError:
+        pass  # the in-flight count expires with the retention; the state was never shown
 
 
 def prediction_get(*, organization: Organization, prediction_id: str) -> dict[str, Any]:
@@ -93,46 +130,6 @@ def prediction_wait(*, organization: Organization, prediction_id: str, seconds: 
     if seconds > 0:
         replies.blocking_redis().blpop([replies.prediction_done_key(prediction_id)], timeout=seconds)
     return prediction_get(organization=organization, prediction_id=prediction_id)
-
-
-def prediction_finish(*, message: dict, result: dict) -> None:
-    """In the worker: record usage (success) or release it (failure), store, notify."""
-    from marketplace.models import ModelVersion
-
-    info = message["prediction"]
-    reservation = Reservation.from_json(info["reservation"]) if info.get("reservation") else None
-    patch: dict[str, Any] = {"completed_at": timezone.now().isoformat()}
-    if result["status"] == 200:
-        try:
-            event = None
-            if reservation is not None:
-                version = ModelVersion.objects.get(pk=message["v"])
-                event = usage_commit(reservation=reservation, version=version, compute_ms=result["run_ms"])
-            body, _ = encode_response(info.get("model", ""), None, unpack(result["outputs"]))
-            patch.update(status="succeeded", outputs=json.loads(body)["outputs"], usage={
-                "units": info["units"],
-                "cost": format_cost(event.amount_minor, event.currency) if event else "0 USD",
-            })
-        except Exception as exc:  # noqa: BLE001 - the buyer sees a failure, unbilled
-            log.error("prediction %s could not be recorded: %s", info["id"], type(exc).__name__)
-            usage_release(reservation=reservation)
-            patch.update(status="failed", error="usage could not be recorded; you were not billed")
-    else:
-        usage_release(reservation=reservation)
-        patch.update(status="failed", error=result.get("error", "failed"))
-    key = replies.prediction_key(info["id"])
-    client = get_redis()
-    raw = client.get(key)
-    state = {**(json.loads(raw) if raw else {"id": info["id"], "organization_id": info["organization_id"]}), **patch}
-    pipe = client.pipeline(transaction=False)
-    pipe.set(key, json.dumps(state), ex=info["ttl"])
-    pipe.lpush(replies.prediction_done_key(info["id"]), "1")
-    pipe.expire(replies.prediction_done_key(info["id"]), info["ttl"])
-    pipe.execute()
-    if info.get("webhook"):
-        from inference.webhooks import deliver
-
-        deliver.apply_async(args=[info["id"], info["organization_id"], info["webhook"]], queue="default")
 
 
 def prediction_webhook_body(*, prediction_id: str) -> bytes:

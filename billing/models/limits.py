@@ -37,6 +37,7 @@ class Notification(models.Model):
         SPEND_CAP = "spend_cap"
         QUOTA = "quota"
         VERSION_QUARANTINED = "version_quarantined"
+        WORKER_DIED = "worker_died"  # staff: one per dead inference worker, naming what was in flight
 
     organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE,
                                      related_name="notifications", help_text="empty: for staff")

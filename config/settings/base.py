@@ -287,8 +287,19 @@ INFERENCE_MAX_BATCH_SIZE = env.int("INFERENCE_MAX_BATCH_SIZE", default=32)
 INFERENCE_SESSION_MEMORY_BYTES = env.int("INFERENCE_SESSION_MEMORY_BYTES", default=2 * 2**30)
 # Worker processes sharing this host's cores (intra-op threads = cores // this).
 INFERENCE_WORKER_PROCESSES = env.int("INFERENCE_WORKER_PROCESSES", default=1)
-# A version whose runs killed the worker this many times is quarantined instead of redelivered.
+# Versions in flight when a worker died run in isolated children (inference/serving/quarantine.py);
+# one whose isolated runtime dies this many times is quarantined, one that runs this many times
+# cleanly in isolation is trusted again.
 INFERENCE_QUARANTINE_AFTER_CRASHES = env.int("INFERENCE_QUARANTINE_AFTER_CRASHES", default=3)
+INFERENCE_PROBATION_RUNS = env.int("INFERENCE_PROBATION_RUNS", default=20)
+# Async predictions: threads per inference worker taking them (fairly across organizations), how
+# long one waits for running sync calls before taking its turn, and how many one organization
+# may have queued or running at once (429 with Retry-After past it).
+INFERENCE_ASYNC_THREADS = env.int("INFERENCE_ASYNC_THREADS", default=2)
+INFERENCE_ASYNC_MAX_WAIT_MS = env.float("INFERENCE_ASYNC_MAX_WAIT_MS", default=250.0)
+INFERENCE_ASYNC_INFLIGHT_PER_ORG = env.int("INFERENCE_ASYNC_INFLIGHT_PER_ORG", default=64)
+# Per-organization calls a second across all its keys, beside the per-key limit above.
+INFERENCE_ORG_RATE_LIMIT_PER_SECOND = env.int("INFERENCE_ORG_RATE_LIMIT_PER_SECOND", default=1000)
 INFERENCE_PREDICTION_MAX_WAIT_SECONDS = env.int("INFERENCE_PREDICTION_MAX_WAIT_SECONDS", default=60)
 INFERENCE_WEBHOOK_MAX_RETRIES = env.int("INFERENCE_WEBHOOK_MAX_RETRIES", default=6)
 INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS", default=5.0)

@@ -21,12 +21,14 @@ from marketplace.models import ModelVersion
 PLATFORM = "onnxruntime_onnx"
 
 
-def _error(status: int, message: str) -> JsonResponse:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
     response = JsonResponse({"error": message}, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="modelbay"'
     if status == 429:
         response["Retry-After"] = "1"
+    for header, value in (headers or {}).items():
+        response[header] = value
     return response
 
 
@@ -38,7 +40,7 @@ def _protocol_errors(view):
         try:
             return view(request, *args, **kwargs)
         except ApplicationError as exc:
-            return _error(exc.status_code, exc.message)
+            return _error(exc.status_code, exc.message, exc.headers)
         except TensorError as exc:
             return _error(exc.status, exc.message)
         except redis.RedisError:

@@ -1,9 +1,9 @@
 """The hop from the gateway to an inference worker and back.
 
 The message is JSON (ids, signature, the inputs packed as base64, where to reply), never a
-pickle. Sync calls go on the hardware class's lane (lane.py), async predictions are Celery tasks
-on the `infer.<hardware class>` queue; a sync reply comes back on a per-request Redis list
-(replies.py).
+pickle. Sync calls go on the hardware class's lane (lane.py), async predictions on their
+organization's queue of the hardware class (async_lane.py); a sync reply comes back on a
+per-request Redis list (replies.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import redis
 
 from core.errors import ApplicationError, ServiceUnavailable
 from inference.runtime.tensors import InferRequest, pack
-from inference.serving import lane
+from inference.serving import async_lane, lane
 from marketplace.models import ModelVersion
 
 
@@ -51,14 +51,13 @@ def call(*, version: ModelVersion, message: dict, timeout: float) -> dict[str, A
     return json.loads(raw)
 
 
-def enqueue(*, version: ModelVersion, message: dict) -> None:
-    """An async prediction: a Celery task on infer.<hardware class>."""
-    from inference.serving.tasks import infer
-
+def enqueue(*, version: ModelVersion, message: dict, organization_id: int, ttl_seconds: int) -> None:
+    """An async prediction: onto its organization's queue of the hardware class (async_lane)."""
+    info = message["prediction"]
+    mark = {"v": message["v"], "prediction": info}  # ids and the reservation, never the inputs
+    message["deadline"] = time.time() + ttl_seconds
     try:
-        # argsrepr: Celery would otherwise put a repr of the arguments (the buyer's tensors) in the
-        # message headers, where task events and monitoring tools show it; it also costs ~0.25 ms.
-        infer.apply_async(args=[message], queue=f"infer.{version.hardware_class}", retry=False,
-                          argsrepr=f"(request {message['rid']})", kwargsrepr="{}")
-    except Exception as exc:  # noqa: BLE001 - kombu raises several types when the broker is down
+        async_lane.enqueue(hardware_class=version.hardware_class, organization_id=organization_id,
+                           message=message, mark=mark, ttl_seconds=ttl_seconds)
+    except redis.RedisError as exc:
         raise ServiceUnavailable("The inference queue is unavailable; retry shortly.") from exc

@@ -1,18 +1,30 @@
-"""Runtime crash accounting (SECURITY row 12).
+"""Runtime crash accounting (SECURITY row 12), on evidence tied to a version.
 
 A segfault in ONNX Runtime kills the whole worker process, so nothing in the process can count
-it. Instead the worker marks each request in the `infer:running` hash before running it
-(request -> version, host, pid, start time, and for async predictions what is needed to fail
-them) and deletes the mark with its reply. Nothing is redelivered: a mark whose worker is dead
-is a run that killed its worker. It counts one crash against the version, an async prediction
-is failed (unbilled; a sync caller has had its 504 already), and the mark goes. After
-INFERENCE_QUARANTINE_AFTER_CRASHES crashes the version is quarantined (the gateway stops routing
-to it) and staff and the vendor get a recorded alert.
+it. Each run therefore leaves a running mark in the `infer:running` hash (request -> version,
+host, pid, start time; for async predictions the ids and reservation, never the inputs), deleted
+with its answer. Every live inference worker sweeps the marks: when it starts (the supervisor
+restarting the one that died) and every few seconds after. A worker on the same host is dead
+when its pid is; one on another host when its heartbeat key (`infer:alive:<host>:<pid>`) has
+expired.
 
-Every live inference worker sweeps the marks: when it starts (the supervisor restarting the one
-that died) and every few seconds after. A worker on the same host is dead when its pid is; one
-on another host when its heartbeat key (`infer:alive:<host>:<pid>`, refreshed by the same loop)
-has expired. `crash_claim` makes sure one dead run is counted once, whichever sweeper sees it.
+What a dead worker's marks mean — and do not mean:
+
+- One worker death is **one incident**, however many runs it had in flight: staff get one
+  notice naming the versions that were running, each sync caller gets a 503 at once (not a
+  timeout), each async prediction is finished from the evidence (async_finish).
+- A death does not say which model caused it: an operator's kill -9, the OOM killer or a bug
+  elsewhere kill a worker just as well. So the versions in flight become *suspects*, nothing
+  more: a suspect version keeps serving, but each of its runs goes to a child process of its
+  own (runtime/isolated.py), one request at a time.
+- Evidence is a suspect's isolated child dying while it runs one request of that version alone.
+  That counts one crash; after INFERENCE_QUARANTINE_AFTER_CRASHES of them the version is
+  quarantined (buyers are told to call another version) and staff and the vendor are notified.
+  After INFERENCE_PROBATION_RUNS clean isolated runs a suspect is cleared. A kill -9 during load
+  therefore never quarantines a model that runs fine.
+
+Marks of this very worker that it no longer runs are orphans (the run ended but Redis was away
+when it tried to clear the mark): they are settled the same way after a grace period.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import os
 import socket
 import threading
 import time
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
@@ -31,39 +44,16 @@ from django.db.models import F
 from billing.models import Notification
 from billing.services.metering import notification_raise
 from core.redis import get_redis
+from inference.serving import async_finish, replies
 from marketplace.models import ModelVersion
 
 log = logging.getLogger(__name__)
 
-
-@transaction.atomic
-def version_crash_record(*, version_id: int) -> bool:
-    """Count one crash; returns True when this crash quarantined the version."""
-    ModelVersion.objects.filter(pk=version_id).update(crash_count=F("crash_count") + 1)
-    version = ModelVersion.objects.select_related("model__organization").get(pk=version_id)
-    log.warning("inference run of version %s died with its worker (crash %s)", version_id, version.crash_count)
-    if version.crash_count < settings.INFERENCE_QUARANTINE_AFTER_CRASHES:
-        return False
-    changed = ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.READY).update(
-        status=ModelVersion.Status.QUARANTINED
-    )
-    if not changed:
-        return False
-    message = (
-        f"Version {version.version} of {version.model.full_name} crashed the inference runtime "
-        f"{version.crash_count} times and is quarantined; buyers are no longer routed to it. "
-        "Inspect the graph before releasing it."
-    )
-    notification_raise(organization_id=None, kind=Notification.Kind.VERSION_QUARANTINED,
-                       subject=f"version:{version_id}", period="", threshold=100, message=message)
-    notification_raise(organization_id=version.model.organization_id,
-                       kind=Notification.Kind.VERSION_QUARANTINED, subject=f"vendor-version:{version_id}",
-                       period="", threshold=100, message=message)
-    return True
-
-
 HEARTBEAT_SECONDS = 3.0
 HEARTBEAT_TTL_SECONDS = 15
+ORPHAN_GRACE_SECONDS = 10.0
+SUSPECTS_KEY = "infer:suspects"  # version id -> {"since", "incident"}
+PROBATION_KEY = "infer:probation"  # version id -> clean isolated runs since it became suspect
 
 
 def running_key() -> str:
@@ -71,10 +61,9 @@ def running_key() -> str:
 
 
 def running_entry(message: dict) -> str:
-    entry = {"v": message["v"], "host": socket.gethostname(), "pid": os.getpid(), "t": time.time()}
-    if message.get("prediction"):
-        entry["prediction"] = message["prediction"]  # ids, reservation, webhook: never the inputs
-    return json.dumps(entry)
+    """The mark of a sync run: enough to answer its caller if this process dies."""
+    return json.dumps({"v": message["v"], "host": socket.gethostname(), "pid": os.getpid(), "t": time.time(),
+                       "reply": message.get("reply")})
 
 
 def alive_key(host: str, pid: int) -> str:
@@ -85,10 +74,80 @@ def heartbeat() -> None:
     get_redis().set(alive_key(socket.gethostname(), os.getpid()), 1, ex=HEARTBEAT_TTL_SECONDS)
 
 
-def crash_claim(request_id: str) -> bool:
-    """True for the first caller that counts this request's dead run."""
-    return bool(get_redis().set(f"infer:crashed:{request_id}", 1, nx=True, ex=24 * 3600))
+# ---------------------------------------------------------------- suspects and evidence
 
+class Suspects:
+    """This process's view of the suspect versions: refreshed by every sweep, and at once when
+    this process adds or clears one. Other processes learn within one sweep."""
+
+    def __init__(self) -> None:
+        self._ids: frozenset[int] = frozenset()
+
+    def __contains__(self, version_id: int) -> bool:
+        return version_id in self._ids
+
+    def refresh(self) -> None:
+        self._ids = frozenset(int(v) for v in get_redis().hkeys(SUSPECTS_KEY))
+
+    def add(self, version_ids: set[int]) -> None:
+        self._ids = self._ids | frozenset(version_ids)
+
+    def discard(self, version_id: int) -> None:
+        self._ids = self._ids - {version_id}
+
+
+suspects = Suspects()
+
+
+def suspect(*, version_ids: set[int], incident: str) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for version_id in version_ids:
+        pipe.hset(SUSPECTS_KEY, version_id, json.dumps({"since": time.time(), "incident": incident}))
+        pipe.hset(PROBATION_KEY, version_id, 0)
+    pipe.execute()
+    suspects.add(version_ids)
+
+
+def probation_pass(*, version_id: int) -> bool:
+    """One clean isolated run; True when it cleared the version."""
+    client = get_redis()
+    clean = client.hincrby(PROBATION_KEY, version_id, 1)
+    if clean < settings.INFERENCE_PROBATION_RUNS:
+        return False
+    client.hdel(SUSPECTS_KEY, version_id)
+    client.hdel(PROBATION_KEY, version_id)
+    suspects.discard(version_id)
+    log.info("version %s cleared after %s clean isolated runs", version_id, clean)
+    return True
+
+
+@transaction.atomic
+def version_crash_record(*, version_id: int, evidence: str) -> bool:
+    """Count one crash proven against the version; True when this crash quarantined it."""
+    ModelVersion.objects.filter(pk=version_id).update(crash_count=F("crash_count") + 1)
+    get_redis().hset(PROBATION_KEY, version_id, 0)  # a crash restarts its probation
+    version = ModelVersion.objects.select_related("model__organization").get(pk=version_id)
+    log.warning("version %s crashed its isolated runtime (%s; crash %s)", version_id, evidence, version.crash_count)
+    if version.crash_count < settings.INFERENCE_QUARANTINE_AFTER_CRASHES:
+        return False
+    changed = ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.READY).update(
+        status=ModelVersion.Status.QUARANTINED
+    )
+    if not changed:
+        return False
+    message = (
+        f"Version {version.version} of {version.model.full_name} crashed the inference runtime "
+        f"{version.crash_count} times while running alone in an isolated process ({evidence}); it is "
+        "quarantined and buyers are no longer routed to it. Inspect the graph before releasing it."
+    )
+    for organization_id, subject in ((None, f"version:{version_id}"),
+                                     (version.model.organization_id, f"vendor-version:{version_id}")):
+        notification_raise(organization_id=organization_id, kind=Notification.Kind.VERSION_QUARANTINED,
+                           subject=subject, period="", threshold=100, message=message)
+    return True
+
+
+# ---------------------------------------------------------------- the sweep
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -100,69 +159,98 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _worker_alive(entry: dict) -> bool:
-    if entry["host"] == socket.gethostname():
-        return _pid_alive(entry["pid"])
-    return bool(get_redis().exists(alive_key(entry["host"], entry["pid"])))
+def _worker_alive(host: str, pid: int) -> bool:
+    if host == socket.gethostname():
+        return _pid_alive(pid)
+    return bool(get_redis().exists(alive_key(host, pid)))
 
 
-def recover_dead_runs() -> int:
-    """Count the runs that dead workers left behind; returns how many."""
+def sweep(*, active: set[str] | frozenset[str] = frozenset()) -> int:
+    """Settle the runs that dead workers left behind (and this worker's orphans, `active` being
+    the request ids it is running now); returns how many were settled."""
     client = get_redis()
-    counted = 0
-    stale_after = settings.CELERY_TASK_TIME_LIMIT + settings.INFERENCE_TIMEOUT_SECONDS
-    alive: dict[tuple[str, int], bool] = {}  # one check per worker, however many runs it has
+    me = (socket.gethostname(), os.getpid())
+    by_worker: dict[tuple[str, int], list[tuple[str, dict]]] = defaultdict(list)
     for request_id, raw in client.hgetall(running_key()).items():
         entry = json.loads(raw)
-        worker = (entry["host"], entry["pid"])
-        if worker not in alive:
-            alive[worker] = _worker_alive(entry)
-        if alive[worker]:
-            if time.time() - entry.get("t", time.time()) > stale_after:
-                client.hdel(running_key(), request_id)  # answered, but the reply lost its connection
+        by_worker[(entry["host"], int(entry["pid"]))].append((request_id.decode(), entry))
+    settled = 0
+    stale_after = settings.CELERY_TASK_TIME_LIMIT + settings.INFERENCE_TIMEOUT_SECONDS
+    for worker, runs in by_worker.items():
+        now = time.time()
+        if worker == me:
+            runs = [(r, e) for r, e in runs if r not in active and now - e.get("t", now) > ORPHAN_GRACE_SECONDS]
+        elif _worker_alive(*worker):
+            for request_id, entry in runs:
+                if now - entry.get("t", now) > stale_after:
+                    _settle(request_id, entry)  # answered long ago, but the mark outlived its reply
             continue
-        if crash_claim(request_id.decode()):
-            quarantined = version_crash_record(version_id=entry["v"])
-            if entry.get("prediction"):
-                _fail_prediction(request_id.decode(), entry)
-            counted += 1
-            if quarantined:
-                log.warning("version %s quarantined after runtime crashes", entry["v"])
-        client.hdel(running_key(), request_id)
-    return counted
+        elif client.set(f"infer:incident:{worker[0]}:{worker[1]}", 1, nx=True, ex=24 * 3600):
+            _incident(worker, runs)
+        for request_id, entry in runs:
+            _settle(request_id, entry)
+            settled += 1
+    return settled
 
 
-def _fail_prediction(request_id: str, entry: dict) -> None:
-    from inference.predictions import prediction_finish
+def _incident(worker: tuple[str, int], runs: list[tuple[str, dict]]) -> None:
+    versions = {int(entry["v"]) for _, entry in runs}
+    incident = f"worker:{worker[0]}:{worker[1]}"
+    if versions:
+        suspect(version_ids=versions, incident=incident)
+    names = ", ".join(f"{v.model.full_name} {v.version}" for v in
+                      ModelVersion.objects.select_related("model__organization").filter(pk__in=versions))
+    notification_raise(
+        organization_id=None, kind=Notification.Kind.WORKER_DIED, subject=incident, period="", threshold=100,
+        message=(f"Inference worker {worker[0]} pid {worker[1]} died with {len(runs)} run(s) in flight"
+                 + (f" on {names}" if names else "") + ". Their callers were answered unbilled. "
+                 + ("The versions in flight now run isolated until they prove healthy; one that crashes its "
+                    "isolated runtime is quarantined." if versions else "")),
+    )
+    log.warning("%s died with %s runs in flight (versions %s)", incident, len(runs), sorted(versions))
 
-    prediction_finish(message={"rid": request_id, "v": entry["v"], "prediction": entry["prediction"]},
-                      result={"status": 500, "code": "runtime_crash",
-                              "error": "the model crashed the inference runtime on this request; "
-                                       "it was not retried and you were not billed"})
+
+def _settle(request_id: str, entry: dict) -> None:
+    if entry.get("prediction"):
+        async_finish.finish_by_evidence(request_id=request_id, entry=entry)
+        return
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    if entry.get("reply"):
+        pipe.lpush(entry["reply"], json.dumps({
+            "status": 503, "code": "worker_died",
+            "error": "the inference worker running this call stopped; you were not billed, retry shortly"}))
+        pipe.expire(entry["reply"], replies.REPLY_TTL_SECONDS)
+    pipe.hdel(running_key(), request_id)
+    pipe.execute()
 
 
 class Watch:
     """The heartbeat and sweep loop of one inference worker process."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: set[str]) -> None:
+        self.active = active
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="crash-watch", daemon=True)
 
     def start(self) -> None:
+        self.once()  # before serving: the replaced worker's runs are settled and its suspects known
         self.thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(5)
 
+    def once(self) -> None:
+        try:
+            heartbeat()
+            settled = sweep(active=frozenset(self.active))
+            suspects.refresh()
+            if settled:
+                log.warning("settled %s inference runs that their worker left behind", settled)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: try next time
+            log.warning("could not check for runs of dead workers: %s", type(exc).__name__)
+
     def _loop(self) -> None:
-        while True:
-            try:
-                heartbeat()
-                recovered = recover_dead_runs()
-                if recovered:
-                    log.warning("counted %s inference runs that died with their worker", recovered)
-            except Exception as exc:  # noqa: BLE001 - Redis or the database away: try next time
-                log.warning("could not check for runs of dead workers: %s", type(exc).__name__)
-            if self.stopping.wait(HEARTBEAT_SECONDS):
-                return
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self.once()

@@ -1,9 +1,11 @@
-"""What an inference worker runs (`infer.cpu` / `infer.gpu`).
+"""What an inference worker runs for each request (`infer.cpu` / `infer.gpu`).
 
-`serve` takes a JSON message (ids, the packed inputs, where to reply), never a pickle. It runs
-the version's cached session through the dynamic batcher and pushes the outputs to the reply
-list the gateway waits on (sync, from the lane's threads) or stores the prediction and records
-its usage (async, the `infer` Celery task).
+`serve_sync` and `serve_async` take a JSON message (ids, the packed inputs, where to reply),
+never a pickle. A run goes through the version's cached session and the dynamic batcher, or,
+for a suspect version, through its isolated child (quarantine.py). A sync result goes back on
+the reply list the gateway waits on; an async one is finished by async_finish (billed exactly
+once if it succeeded). The Celery tasks left here are the worker's metrics and the bench's
+no-op hop.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 from celery import shared_task
+from django.conf import settings
 
 from core.redis import get_redis
 from inference.runtime.tensors import TensorError, pack, unpack
-from inference.serving import quarantine, replies, worker
+from inference.serving import async_finish, quarantine, replies, worker
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ def run(message: dict) -> dict[str, Any]:
     """Run one request; returns {"status": 200, "outputs": packed, "run_ms"} or an error."""
     version_id = message["v"]
     current = worker.state()
+    if version_id in quarantine.suspects:
+        return current.isolation.run(message, timeout=settings.INFERENCE_TIMEOUT_SECONDS)
     entry = current.pool.get(version_id, message["sha"], signature=message.get("sig"))
     inputs = {name: _ort_strings(name, array) for name, array in unpack(message["in"]).items()}
     started = time.perf_counter()
@@ -52,8 +56,10 @@ def run(message: dict) -> dict[str, Any]:
     return {"status": 200, "outputs": pack(outputs), "run_ms": run_ms}
 
 
-def _ort_strings(name: str, array: np.ndarray) -> np.ndarray:
+def _ort_strings(name: str, array):
     # The wire carries BYTES as bytes; ORT string tensors want str (it would feed repr(bytes)).
+    import numpy as np
+
     if array.dtype != object:
         return array
     try:
@@ -63,41 +69,51 @@ def _ort_strings(name: str, array: np.ndarray) -> np.ndarray:
                           input_name=name) from None
 
 
-def serve(message: dict) -> None:
-    """Run one request and answer it: the sync lane's threads and the async task both come here.
-
-    The running mark lets `quarantine` count the run as a crash if this process dies during it.
-    """
-    received = time.time()
-    get_redis().hset(quarantine.running_key(), message["rid"], quarantine.running_entry(message))
+def _result(message: dict) -> dict[str, Any]:
     try:
-        result = run(message)
+        return run(message)
     except TensorError as exc:
-        result = {"status": exc.status, "code": "invalid_input", "error": exc.message}
+        return {"status": exc.status, "code": "invalid_input", "error": exc.message}
     except ort.capi.onnxruntime_pybind11_state.InvalidArgument as exc:
         # ORT's text may quote tensor contents for some ops: name the type only.
-        result = {"status": 400, "code": "invalid_input",
-                  "error": f"the model rejected the input ({type(exc).__name__}); check shapes and values"}
+        return {"status": 400, "code": "invalid_input",
+                "error": f"the model rejected the input ({type(exc).__name__}); check shapes and values"}
     except Exception as exc:  # noqa: BLE001 - answered to the caller, logged without payload
         log.error("inference run of version %s failed: %s", message["v"], type(exc).__name__)
-        result = {"status": 500, "code": "runtime_error",
-                  "error": f"the model failed to run ({type(exc).__name__}); it was not billed"}
-    result["queue_ms"] = max(0.0, (received - message.get("sent", received)) * 1000)
-    if message.get("prediction"):
-        from inference.predictions import prediction_finish
-
-        prediction_finish(message=message, result=result)
-    _reply(message, result)
+        return {"status": 500, "code": "runtime_error",
+                "error": f"the model failed to run ({type(exc).__name__}); you were not billed"}
 
 
-# Acknowledged on receipt, not after the run: a run that kills the worker is counted (and its
-# prediction failed) by `quarantine` from the running mark, so redelivery adds nothing but a
-# second crash; and Celery's Redis transport cannot late-ack from a pool thread after the broker
-# restarted (the worker exits with AttributeError in kombu's _connparams: celery#9250).
-@shared_task(name="inference.serving.infer", ignore_result=True, acks_late=False)
-def infer(message: dict) -> None:
-    """An async prediction (sync calls take the lane: see lane.py)."""
-    serve(message)
+def serve_sync(message: dict) -> None:
+    """A sync lane request: mark it running, run it, answer the waiting gateway.
+
+    The running mark lets `quarantine` answer the caller at once if this process dies."""
+    received = time.time()
+    current = worker.state()
+    current.active.add(message["rid"])
+    try:
+        with current.turns.sync():
+            get_redis().hset(quarantine.running_key(), message["rid"], quarantine.running_entry(message))
+            result = _result(message)
+            result["queue_ms"] = max(0.0, (received - message.get("sent", received)) * 1000)
+            _reply(message, result)
+    finally:
+        current.active.discard(message["rid"])
+
+
+def serve_async(message: dict) -> None:
+    """A queued prediction, taken with its running mark already set (async_lane.take)."""
+    current = worker.state()
+    current.active.add(message["rid"])
+    try:
+        info = message["prediction"]
+        if message.get("deadline", float("inf")) < time.time():
+            async_finish.publish_failure(info=info, error="the prediction waited longer than its retention "
+                                                          "allows and was not run; you were not billed")
+            return
+        async_finish.finish(version_id=message["v"], info=info, result=_result(message))
+    finally:
+        current.active.discard(message["rid"])
 
 
 @shared_task(name="inference.serving.stats")

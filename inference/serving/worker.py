@@ -3,25 +3,55 @@ and the threads that feed them.
 
 Created lazily in the process that runs tasks (after any fork: `worker_process_init` drops a
 state inherited from a prefork parent). The inference worker runs `-P threads -c 16`: when it is
-ready, a worker consuming `infer.*` queues also starts as many sync-lane threads as its
-concurrency (lane.py) and the crash watch (quarantine.py). Lane threads and Celery's pool threads
-share one pool and one batcher, so concurrent requests for a version batch together.
+ready, a worker consuming `infer.*` queues starts the crash watch (quarantine.py), as many
+sync-lane threads as its concurrency (lane.py) and INFERENCE_ASYNC_THREADS async-lane threads
+(async_lane.py). All share one pool and one batcher, so concurrent requests for a version batch
+together; async threads take their turn behind running sync calls (`Turns`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from django.conf import settings
 
 from inference.runtime.batching import DynamicBatcher
-from inference.runtime.sessions import SessionKey, SessionPool
+from inference.runtime.sessions import SessionKey, SessionPool, threads_per_session
+from inference.serving.async_lane import AsyncConsumer
+from inference.serving.isolation import Isolation
 from inference.serving.lane import LaneConsumer, lanes_for_queues
 from inference.serving.quarantine import Watch
+
+
+class Turns:
+    """Sync calls first: an async thread waits while sync calls run in this process, up to
+    `max_wait_s` at a time (so async work still progresses under constant sync load)."""
+
+    def __init__(self, max_wait_s: float) -> None:
+        self.max_wait_s = max_wait_s
+        self._running = 0
+        self._idle = threading.Condition()
+
+    @contextmanager
+    def sync(self):
+        with self._idle:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                if not self._running:
+                    self._idle.notify_all()
+
+    def async_turn(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0, timeout=self.max_wait_s)
 
 
 @dataclass
@@ -29,6 +59,9 @@ class WorkerState:
     pid: int
     pool: SessionPool
     batcher: DynamicBatcher
+    isolation: Isolation
+    turns: Turns
+    active: set[str] = field(default_factory=set)  # request ids running in this process
 
 
 _state: WorkerState | None = None
@@ -59,7 +92,10 @@ def _build() -> WorkerState:
         enabled=settings.INFERENCE_BATCHING,
         adaptive=settings.INFERENCE_BATCH_ADAPTIVE,
     )
-    return WorkerState(pid=os.getpid(), pool=pool, batcher=batcher)
+    isolation = Isolation(load=lambda version_id, sha: load_artifact((version_id, sha)),
+                          threads=threads_per_session(settings.INFERENCE_WORKER_PROCESSES))
+    turns = Turns(max_wait_s=settings.INFERENCE_ASYNC_MAX_WAIT_MS / 1000)
+    return WorkerState(pid=os.getpid(), pool=pool, batcher=batcher, isolation=isolation, turns=turns)
 
 
 @worker_process_init.connect
@@ -86,31 +122,44 @@ def metrics() -> dict[str, Any]:
     return {"pid": current.pid, "batcher": current.batcher.metrics(), "pool": current.pool.snapshot()}
 
 
-_serving: tuple[LaneConsumer, Watch] | None = None
+_serving: tuple[LaneConsumer, AsyncConsumer, Watch] | None = None
 
 
 @worker_ready.connect
 def _start_serving(sender: Any = None, **_: Any) -> None:
-    """Start the sync lane and the crash watch in a worker that consumes `infer.*` queues."""
+    """Start the crash watch, the sync lane and the async lane in a worker that consumes
+    `infer.*` queues."""
     global _serving
-    from inference.serving.tasks import serve
+    import redis
+
+    from inference.serving.tasks import serve_async, serve_sync
 
     queues = list(sender.app.amqp.queues.consume_from) if sender is not None else []
     lanes = lanes_for_queues(queues)
     if not lanes or _serving is not None:
         return
-    consumer = LaneConsumer(lanes=lanes, threads=sender.controller.concurrency, serve=serve)
-    watch = Watch()
-    watch.start()  # first sweep at once: counts the runs of the worker this one replaces
-    consumer.start()
-    _serving = (consumer, watch)
+    current = state()
+    watch = Watch(current.active)
+    watch.start()  # first sweep before serving: settles the runs of the worker this one replaces
+    sync = LaneConsumer(lanes=lanes, threads=sender.controller.concurrency, serve=serve_sync)
+    hardware = [q.removeprefix("infer.") for q in queues if q.startswith("infer.")]
+    queued = AsyncConsumer(
+        hardware_classes=hardware, threads=settings.INFERENCE_ASYNC_THREADS, serve=serve_async,
+        turn=current.turns.async_turn,
+        client_factory=lambda: redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
+                                                    socket_connect_timeout=2, health_check_interval=30))
+    sync.start()
+    queued.start()
+    _serving = (sync, queued, watch)
 
 
 @worker_shutting_down.connect
 def _stop_serving(**_: Any) -> None:
     global _serving
     if _serving is not None:
-        consumer, watch = _serving
-        consumer.stop()
+        sync, queued, watch = _serving
+        sync.stop()
+        queued.stop()
         watch.stop()
+        state().isolation.close()
         _serving = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import psutil
 import pytest
 import redis
 from celery import Celery
@@ -53,90 +55,166 @@ def slow_onnx(n: int = 1024, layers: int = 40) -> bytes:
     return model.SerializeToString()
 
 
-def crashy_version(vendor) -> ModelVersion:
-    model = Model.objects.create(organization=vendor.organization, slug="crashy", name="Crashy",
+def slow_version(vendor, *, slug: str = "slow", layers: int = 1000) -> ModelVersion:
+    from marketplace.services.licensing import license_set
+    from marketplace.services.plans import plan_create
+
+    model = Model.objects.create(organization=vendor.organization, slug=slug, name=slug.title(),
                                  visibility="public", status="published")
-    # Warm-up and run take ~22 s on the fastest machine seen (2.3 s per 200 layers there), so
-    # the run is still going when a test kills its worker, however quick the machine.
-    version = ready_version(model, onnx_bytes=slow_onnx(layers=1000))
+    license_set(model=model, actor=None, kind="custom", identifier="Slow EULA", text="You may use it.",
+                commercial_use=True)
+    plan_create(model=model, actor=None, name="Payg", kind="payg", unit_price_minor=2)
+    # 1000 layers: warm-up and run take ~22 s on the fastest machine seen (2.3 s per 200 layers
+    # there), so a run is still going when a test kills its worker, however quick the machine.
+    version = ready_version(model, onnx_bytes=slow_onnx(layers=layers))
     ModelVersion.objects.filter(pk=version.pk).update(signature={
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1]}],
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [1, 1]}], "batched": False})
     return version
 
 
-def wait_for_running_mark() -> None:
-    deadline = time.monotonic() + 30
-    while not get_redis().hlen(quarantine.running_key()) and time.monotonic() < deadline:
+def wait_for_running_marks(count: int = 1, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while get_redis().hlen(quarantine.running_key()) < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert get_redis().hlen(quarantine.running_key()), "the run never started"
+    assert get_redis().hlen(quarantine.running_key()) >= count, "the runs never started"
 
 
-@pytest.mark.parametrize("survivor", ["restarted-after", "running-beside"])
-def test_a_version_whose_runs_kill_the_worker_is_quarantined_not_redelivered_forever(
-        vendor, buyer, fresh_serving_caches, start_worker, settings, survivor):
-    version = crashy_version(vendor)
-    env = worker_env(INFERENCE_QUARANTINE_AFTER_CRASHES="1")
-    first = start_worker(queues="infer.cpu", concurrency=2, name="doomed", env=env)
-    settings.INFERENCE_TIMEOUT_SECONDS = 6
-    responses = []
-    caller = threading.Thread(target=lambda: (responses.append(
-        post_infer(oip_client(vendor), "vendor-co.crashy", body([[1.0]]))), connection.close()))
-    caller.start()
-    wait_for_running_mark()
-    if survivor == "running-beside":  # a live worker's sweep sees the other one die
-        second = start_worker(queues="infer.cpu", concurrency=2, name="survivor", env=env)
-        time.sleep(quarantine.HEARTBEAT_SECONDS + 1)
-        version.refresh_from_db()
-        assert version.crash_count == 0, "a run of a live worker is not a crash"
-    first.kill()  # what a segfault in the runtime does: the whole worker process dies mid-run
-    caller.join()
-    assert responses[0].status_code == 504
-    assert "not billed" in responses[0].json()["error"]
-    if survivor == "restarted-after":  # the supervisor's replacement counts it when it starts
-        second = start_worker(queues="infer.cpu", concurrency=2, name="survivor", env=env)
-
-    deadline = time.monotonic() + 60
+def wait_until(predicate, timeout: float = 60, every: float = 0.2):
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        version.refresh_from_db()
-        if version.status == ModelVersion.Status.QUARANTINED:
-            break
-        time.sleep(0.2)
-    assert version.status == ModelVersion.Status.QUARANTINED and version.crash_count == 1
-    staff_alert = Notification.objects.get(organization=None, kind="version_quarantined")
-    assert "vendor-co.crashy" in staff_alert.message
-    time.sleep(quarantine.HEARTBEAT_SECONDS + 1)  # more sweeps: the dead run is counted once
-    assert get_redis().llen("infer:lane:cpu") == 0, "the poisoned request is not run again"
-    assert not get_redis().hlen(quarantine.running_key())
-    assert second.process.poll() is None, "the worker survived"
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return predicate()
+
+
+def isolated_child_of(worker) -> psutil.Process | None:
+    for child in psutil.Process(worker.pid).children(recursive=True):
+        try:
+            if "inference.runtime.isolated" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def predict(persona, model: str) -> str:
+    created = persona.client.post("/api/v1/predictions", {"model": model, "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}]}, format="json")
+    assert created.status_code == 201, created.content
+    return created.json()["id"]
+
+
+def prediction_state(persona, prediction_id: str) -> dict:
+    return persona.client.get(f"/api/v1/predictions/{prediction_id}").json()
+
+
+def test_a_worker_killed_under_load_quarantines_no_healthy_model_and_answers_every_caller(
+        vendor, buyer, fresh_serving_caches, start_worker, settings):
+    """Issue #12 item 1: before, every run in flight counted as a crash of its version, so one
+    kill -9 under load quarantined (de-listed) a model that runs fine."""
+    version = slow_version(vendor, layers=300)
+    subscribe(buyer, version.model, "payg")
+    # Even at one crash to quarantine, a worker death is no evidence against a version.
+    env = worker_env(INFERENCE_QUARANTINE_AFTER_CRASHES="1", INFERENCE_PROBATION_RUNS="2")
+    settings.INFERENCE_TIMEOUT_SECONDS = 120
+    first = start_worker(queues="infer.cpu", concurrency=3, name="doomed", env=env)
+    responses: list = []
+    callers = [threading.Thread(target=lambda: (responses.append(
+        post_infer(oip_client(buyer), "vendor-co.slow", body([[1.0]]))),
+        connection.close())) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    predictions = [predict(buyer, "vendor-co.slow") for _ in range(4)]
+    wait_for_running_marks(4)  # three sync runs and at least one async run in flight
+    first.kill()
+    second = start_worker(queues="infer.cpu", concurrency=3, name="survivor", env=env)
+    for caller in callers:
+        caller.join(60)
+    assert [r.status_code for r in responses] == [503, 503, 503], [r.content for r in responses]
+    assert all("not billed" in r.json()["error"] for r in responses)
+
+    finished = wait_until(lambda: all(prediction_state(buyer, p)["status"] in ("succeeded", "failed")
+                                      for p in predictions), timeout=300)
+    assert finished, [prediction_state(buyer, p) for p in predictions]
+    states = {p: prediction_state(buyer, p) for p in predictions}
+    succeeded = {p for p, s in states.items() if s["status"] == "succeeded"}
+    assert succeeded, "predictions still queued at the kill ran on the replacement worker"
+    assert set(UsageEvent.objects.values_list("request_id", flat=True)) == succeeded, "billed iff succeeded"
+    for state in states.values():
+        if state["status"] == "failed":
+            assert "not billed" in state["error"], state
+
     version.refresh_from_db()
-    assert version.crash_count == 1
+    assert version.status == ModelVersion.Status.READY and version.crash_count == 0
+    incident = Notification.objects.get(kind=Notification.Kind.WORKER_DIED)
+    assert incident.organization_id is None and "vendor-co.slow" in incident.message
+    # A second death of the replacement, with the version running isolated, is still no evidence.
+    caller = threading.Thread(target=lambda: (responses.append(
+        post_infer(oip_client(buyer), "vendor-co.slow", body([[1.0]]))), connection.close()))
+    caller.start()
+    wait_for_running_marks(1)
+    second.kill()
+    third = start_worker(queues="infer.cpu", concurrency=3, name="third", env=env)
+    caller.join(60)
+    assert responses[-1].status_code == 503
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.READY and version.crash_count == 0
+    assert Notification.objects.filter(kind=Notification.Kind.WORKER_DIED).count() == 2, "one per death"
     gateway.resolve_cache_clear()
-    pinned = post_infer(oip_client(buyer), "vendor-co.crashy", body([[1.0]]), version="1.0.0")
+    served = [post_infer(oip_client(buyer), "vendor-co.slow", body([[1.0]])) for _ in range(2)]
+    assert [r.status_code for r in served] == [200, 200], "still served: isolated, then trusted again"
+    assert not get_redis().hexists(quarantine.SUSPECTS_KEY, version.pk), "two clean runs cleared it"
+    assert third.process.poll() is None
+
+
+def test_a_suspect_version_whose_isolated_runtime_dies_is_quarantined_with_the_worker_alive(
+        vendor, buyer, fresh_serving_caches, start_worker, settings):
+    """Evidence tied to the version: its own isolated child died while running it alone."""
+    version = slow_version(vendor)
+    subscribe(buyer, version.model, "payg")
+    quarantine.suspect(version_ids={version.pk}, incident="worker:test:1")  # as after a worker death
+    worker = start_worker(queues="infer.cpu", concurrency=2, name="survivor",
+                          env=worker_env(INFERENCE_QUARANTINE_AFTER_CRASHES="1"))
+    settings.INFERENCE_TIMEOUT_SECONDS = 120
+    responses: list = []
+    caller = threading.Thread(target=lambda: (responses.append(
+        post_infer(oip_client(buyer), "vendor-co.slow", body([[1.0]]))), connection.close()))
+    caller.start()
+    child = wait_until(lambda: isolated_child_of(worker), timeout=60, every=0.05)
+    assert child is not None, "a suspect version runs in an isolated child"
+    time.sleep(0.5)  # the child has the model and is running the request
+    child.send_signal(signal.SIGSEGV)  # what a crashing kernel does to its process
+    caller.join(60)
+    assert responses[0].status_code == 500 and "crashed the inference runtime" in responses[0].json()["error"]
+    version.refresh_from_db()
+    assert version.status == ModelVersion.Status.QUARANTINED and version.crash_count == 1
+    assert Notification.objects.filter(kind="version_quarantined", organization=None).exists()
+    assert Notification.objects.filter(kind="version_quarantined", organization=vendor.organization).exists()
+    assert worker.process.poll() is None, "the worker survived its model's crash"
+    gateway.resolve_cache_clear()
+    pinned = post_infer(oip_client(buyer), "vendor-co.slow", body([[1.0]]), version="1.0.0")
     assert pinned.status_code == 503 and "quarantined" in pinned.json()["error"]
     assert UsageEvent.objects.count() == 0
 
 
-def test_an_async_prediction_whose_run_kills_the_worker_fails_unbilled_not_lost(
-        vendor, fresh_serving_caches, start_worker):
-    version = crashy_version(vendor)
+def test_an_async_prediction_whose_worker_dies_fails_unbilled_not_lost(
+        vendor, buyer, fresh_serving_caches, start_worker):
+    version = slow_version(vendor)
+    subscribe(buyer, version.model, "payg")
     first = start_worker(queues="infer.cpu", concurrency=2, name="doomed")
-    created = vendor.client.post("/api/v1/predictions", {"model": "vendor-co.crashy", "inputs": [
-        {"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [1.0]}]}, format="json")
-    assert created.status_code == 201, created.content
-    wait_for_running_mark()
+    prediction = predict(buyer, "vendor-co.slow")
+    wait_for_running_marks(1)
     first.kill()
     start_worker(queues="infer.cpu", concurrency=2, name="survivor")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = vendor.client.get(f"/api/v1/predictions/{created.json()['id']}").json()
-        if state["status"] not in ("queued", "running"):
-            break
-        time.sleep(0.2)
-    assert state["status"] == "failed" and "crashed" in state["error"], state
+    state = wait_until(lambda: (s := prediction_state(buyer, prediction))["status"] not in ("queued", "running")
+                       and s, timeout=30)
+    assert state["status"] == "failed" and "not billed" in state["error"], state
     assert UsageEvent.objects.count() == 0
     version.refresh_from_db()
-    assert version.crash_count == 1
+    assert version.crash_count == 0 and version.status == ModelVersion.Status.READY
 
 
 class OwnRedis:
