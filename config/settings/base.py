@@ -4,6 +4,7 @@ The environment is read strictly through django-environ: a malformed value is an
 start-up, not a silent default.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -306,6 +307,11 @@ INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS
 INFERENCE_WEBHOOK_TIMEOUT_SECONDS = env.float("INFERENCE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Webhooks to loopback/private addresses are refused (SSRF) unless this is on (tests, dev).
 INFERENCE_WEBHOOK_ALLOW_PRIVATE = env_bool("INFERENCE_WEBHOOK_ALLOW_PRIVATE", False)
+# Networks (CIDRs) whose addresses webhooks may reach as if public, e.g. a partner's network on a
+# private range; the tests declare a loopback address here. A typo fails at start-up.
+INFERENCE_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr)) for cidr in env.list("INFERENCE_WEBHOOK_ALLOWED_NETWORKS", default=[])
+]
 BILLING_ALERT_EMAILS = env_bool("BILLING_ALERT_EMAILS", False)
 
 # --- Stripe (billing.stripe_client): STRIPE_API_KEY is the one switch; unset = local-ledger mode
