@@ -6,7 +6,9 @@ never with the request body, which may hold a buyer's payload.
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -40,6 +42,13 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         return Response(_body("not_found", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         return Response(_body("permission_denied", "You are not allowed to do this."), status=403)
+    if isinstance(exc, RequestDataTooBig):  # Django's cap on bodies it buffers (DATA_UPLOAD_MAX_MEMORY_SIZE)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(_body("payload_too_large", f"The request body is over {limit} bytes; send less per request.",
+                              {"limit_bytes": limit}), status=413)
+    if isinstance(exc, SuspiciousOperation):  # Django answers these 400 outside DRF too
+        return Response(_body("malformed_request", "The request was refused as malformed; check its headers and body."),
+                        status=400)
     if isinstance(exc, drf.APIException):
         code, message = next(
             ((c, m) for cls, (c, m) in _DRF_CODES.items() if isinstance(exc, cls)),

@@ -180,7 +180,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # DRF's JSON parser with a nesting cap: its own answers 500 to JSON nested past the recursion limit.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# Deepest nesting of arrays and objects a JSON request body may have (400 past it). numpy arrays
+# have at most 64 dimensions, so an inference body (object, inputs, input, data) needs fewer than 70.
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=100)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Modelbay API",
     "DESCRIPTION": "Vendors sell metered inference on their models; buyers call them.",

@@ -3,6 +3,11 @@ OIP one): `{"error": {"code", "message", "details"}}`.
 
 `Prefer: wait=N` on create holds the request up to N seconds (capped by
 INFERENCE_PREDICTION_MAX_WAIT_SECONDS) and returns the finished prediction if it finished.
+
+The create body carries tensors, so it is read here under the same caps as the synchronous
+`/v2/.../infer` (INFERENCE_MAX_BODY_BYTES, then the gateway's per-tensor element cap), not through
+DRF's `request.data`: that buffers through Django's DATA_UPLOAD_MAX_MEMORY_SIZE, a form limit
+(2.5 MB) far below the inference one.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.tenancy import tenant_for
-from core.errors import PermissionDenied
+from core.errors import InvalidInput, PayloadTooLarge, PermissionDenied
+from core.parsers import json_loads
 from inference.predictions import prediction_create, prediction_get, prediction_wait
 from inference.webhooks import webhook_secret
 
@@ -49,7 +55,7 @@ class PredictionCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         api_key = _api_key(request)
-        data = self.InputSerializer(data=request.data)
+        data = self.InputSerializer(data=_json_body(request))
         data.is_valid(raise_exception=True)
         state = prediction_create(
             api_key=api_key, model=data.validated_data["model"], version=data.validated_data.get("version") or None,
@@ -79,6 +85,25 @@ class WebhookSecretApi(APIView):
         api_key = _api_key(request)
         return Response({"secret": webhook_secret(organization_id=api_key.organization_id),
                          "header": "Modelbay-Signature", "scheme": "t=<unix>,v1=hex(HMAC-SHA256(secret, t + '.' + body))"})
+
+
+def _json_body(request: Request) -> dict:
+    limit = settings.INFERENCE_MAX_BODY_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:  # refused before reading a byte of it, as the synchronous path does
+        raise PayloadTooLarge(f"The request body is {length} bytes; the limit is {limit} bytes. "
+                              "Split the inputs over several predictions.", details={"limit_bytes": limit})
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The request body is over {limit} bytes, the limit. "
+                              "Split the inputs over several predictions.", details={"limit_bytes": limit})
+    document = json_loads(body)
+    if not isinstance(document, dict):
+        raise InvalidInput('The request body must be a JSON object: {"model": ..., "inputs": [...]}.')
+    return document
 
 
 def _public(state: dict) -> dict:

@@ -148,3 +148,72 @@ def test_webhook_signature_is_hmac_sha256_over_timestamp_dot_body():
     expected_mac = hmac.new(b"whsec_x", b'1700000000.{"id":"p"}', hashlib.sha256).hexdigest()
     assert header == f"t=1700000000,v1={expected_mac}"
     assert not verify_signature(secret="whsec_x", header=header, body=b'{"id":"p"}')  # too old: replay
+
+
+# --- client mistakes are 400/413 naming the problem, never 500 (issue #12 item 8) -------------
+
+def _post_raw(persona, payload: bytes):
+    return persona.client.generic("POST", "/api/v1/predictions", payload, content_type="application/json")
+
+
+def test_json_nested_a_hundred_thousand_deep_is_a_400(entitled):
+    payload = b'{"model": "vendor-co.tiny", "inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = _post_raw(entitled, payload)
+    assert response.status_code == 400, response.content[:300]
+    assert "nested" in response.json()["error"]["message"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_async_body_announced_over_the_cap_is_413_before_it_is_read(entitled, settings):
+    # The client announces more than the cap; the server answers without reading (or buffering) it.
+    claimed = settings.INFERENCE_MAX_BODY_BYTES + 1
+    response = entitled.client.generic("POST", "/api/v1/predictions", b"{}", content_type="application/json",
+                                       CONTENT_LENGTH=str(claimed))
+    assert response.status_code == 413, response.content[:300]
+    assert f"{claimed} bytes; the limit is {settings.INFERENCE_MAX_BODY_BYTES} bytes" in response.json()["error"]["message"]
+
+
+def test_async_body_over_the_sync_cap_is_413(entitled, settings):
+    settings.INFERENCE_MAX_BODY_BYTES = 1000
+    data = list(range(300))
+    payload = json.dumps({"model": "vendor-co.tiny", "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [75, 4], "data": data}]}).encode()
+    assert len(payload) > 1000
+    response = _post_raw(entitled, payload)
+    assert response.status_code == 413, response.content[:300]
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert "1000 bytes" in response.json()["error"]["message"]
+
+
+def test_async_accepts_bodies_the_sync_path_accepts_beyond_djangos_form_cap(entitled, settings):
+    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default) is for forms; inference bodies have their own cap.
+    rows = 200_000
+    payload = json.dumps({"model": "vendor-co.tiny", "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [rows, 4], "data": [1.0] * (rows * 4)}]}).encode()
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(payload) < settings.INFERENCE_MAX_BODY_BYTES
+    response = _post_raw(entitled, payload)
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["status"] == "queued"
+
+
+def test_async_tensor_over_the_element_cap_is_413_as_on_the_sync_path(entitled, settings):
+    settings.INFERENCE_MAX_ELEMENTS_PER_TENSOR = 8
+    response = entitled.client.post("/api/v1/predictions", {"model": "vendor-co.tiny", "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [3, 4], "data": list(range(12))}]}, format="json")
+    assert response.status_code == 413, response.content[:300]
+    assert "the limit is 8 per tensor" in response.json()["error"]["message"]
+
+
+def test_webhook_with_an_impossible_port_is_a_400_naming_it(entitled):
+    response = entitled.client.post("/api/v1/predictions", {
+        "model": "vendor-co.tiny", "inputs": INPUTS, "webhook": "https://example.com:99999/hook"}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "port" in response.json()["error"]["message"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_async_body_that_is_not_a_json_object_is_a_400(entitled):
+    for payload in (b"[1, 2]", b"{not json", b'{"model": "vendor-co.tiny", "inputs": [1]}'):
+        response = _post_raw(entitled, payload)
+        assert response.status_code == 400, (payload, response.content[:300])
+        assert response.json()["error"]["message"]
