@@ -46,8 +46,8 @@ class SignUpForm(forms.Form):
         email = self.cleaned_data["email"].strip().lower()
         if self.invited_email and email != self.invited_email.lower():
             raise forms.ValidationError(f"This invitation is for {self.invited_email}.")
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email exists already; log in instead.")
+        # No "this email has an account" here: sign-up answers alike for every address and emails
+        # the owner of a taken one (accounts.onboarding.user_sign_up).
         return email
 
     def clean(self) -> dict:
@@ -71,6 +71,14 @@ class EmailAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email and password do not match an account. Check both, or reset the password.",
     }
+
+
+class OneTimeCodeForm(forms.Form):
+    code = forms.CharField(
+        max_length=20, label="Code",
+        help_text="The 6-digit code your authenticator app shows now, or one of your backup codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+    )
 
 
 class OrganizationForm(forms.Form):

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Organization, User
-from accounts.services import audit_record, organization_create
+from accounts.services import audit_record, organization_create, organization_slug_for
+from accounts.verification import existing_account_notice_send, verification_send
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -39,23 +41,45 @@ class InviteResult:
     token: str = ""
 
 
+@dataclass(frozen=True)
+class SignUp:
+    """`user` is None when the address had an account: nothing was created and its owner was
+    emailed. Callers answer both cases alike, so the page never tells who has an account."""
+
+    user: User | None = None
+    organization: Organization | None = None
+
+
 @transaction.atomic
 def user_sign_up(
     *, email: str, password: str, organization_name: str = "", invitation_token: str = "",
     ip_address: str | None = None,
-) -> tuple[User, Organization]:
-    """A new user with either a new organization they own or the one an invitation names."""
+) -> SignUp:
+    """A new, unverified user with either a new organization they own or the one an invitation
+    names, plus an email with the confirmation link."""
     email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise Conflict("An account with this email exists already; log in instead, or reset the password.")
-    if not invitation_token and not organization_name.strip():
-        raise InvalidInput("Name your organization; you can invite colleagues into it afterwards.")
-    user = User.objects.create_user(email, password)
+    if not invitation_token:
+        if not organization_name.strip():
+            raise InvalidInput("Name your organization; you can invite colleagues into it afterwards.")
+        # Checked before the address, so a taken name is refused whether or not the email is known.
+        organization_slug_for(name=organization_name.strip())
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        if invitation_token:
+            # Only whoever holds the emailed invitation link can learn this.
+            raise Conflict("An account with this email exists already; log in to accept the invitation.")
+        make_password(password)  # the hashing a real sign-up does, so the answer takes as long
+        audit_record(action="user.sign_up_for_existing_email", target=email, ip_address=ip_address)
+        existing_account_notice_send(user=existing)
+        return SignUp()
+    user = User.objects.create_user(email, password, email_verified_at=None)
     audit_record(action="user.signed_up", actor=user, target=email, ip_address=ip_address)
+    verification_send(user=user)
     if invitation_token:
         membership = invitation_accept(token=invitation_token, user=user, ip_address=ip_address)
-        return user, membership.organization
-    return user, organization_create(owner=user, name=organization_name.strip(), ip_address=ip_address)
+        return SignUp(user=user, organization=membership.organization)
+    organization = organization_create(owner=user, name=organization_name.strip(), ip_address=ip_address)
+    return SignUp(user=user, organization=organization)
 
 
 @transaction.atomic

@@ -2,13 +2,18 @@
 
 from django.urls import path
 
-from accounts import views
+from accounts import views, views_security
 
 app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", views.LoginView.as_view(), name="login"),
+    path("signup/sent/", views_security.signup_sent, name="signup-sent"),
+    path("verify-email/resend/", views_security.verify_email_resend, name="verify-email-resend"),
+    path("verify-email/<str:token>/", views_security.verify_email, name="verify-email"),
+    path("login/", views_security.LoginView.as_view(), name="login"),
+    path("login/code/", views_security.login_code, name="login-code"),
+    path("security/", views_security.security, name="security"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path("password-reset/sent/", views.PasswordResetDoneView.as_view(), name="password-reset-done"),

@@ -4,6 +4,7 @@ Each view parses a form and calls one service (accounts.services / accounts.onbo
 selector; the services audit every write, exactly as for the API.
 """
 
+from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -15,15 +16,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import onboarding, selectors, services
+from accounts import onboarding, selectors, services, two_factor, verification
 from accounts.forms import (
     ApiKeyForm,
-    EmailAuthenticationForm,
     InviteForm,
     OrganizationForm,
     RoleForm,
     SignUpForm,
 )
+from accounts.lockout import login_username
+from accounts.models import ApiKey
 from accounts.pages import add_error, flash_error, org_required
 from accounts.tenancy import client_ip
 from core.errors import ApplicationError, NotFound, PermissionDenied
@@ -52,7 +54,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None, invited_email=invited_email, initial={"invitation": token})
     if request.method == "POST" and form.is_valid():
         try:
-            user, organization = onboarding.user_sign_up(
+            signed_up = onboarding.user_sign_up(
                 email=form.cleaned_data["email"], password=form.cleaned_data["password"],
                 organization_name=form.cleaned_data.get("organization_name", ""),
                 invitation_token=token if invited_email else "", ip_address=client_ip(request),
@@ -60,23 +62,17 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ApplicationError as error:
             add_error(form, error)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            request.session["org"] = organization.slug
-            messages.success(request, f"Welcome to Modelbay. You are working in {organization.name}.")
-            return redirect(_safe_next(request, reverse("accounts:keys")))
+            if invited_email:
+                # The invitation link came by email to this address: straight into the organization.
+                login(request, signed_up.user, backend="django.contrib.auth.backends.ModelBackend")
+                request.session["org"] = signed_up.organization.slug
+                messages.success(request, f"Welcome to Modelbay. You are working in {signed_up.organization.name}. "
+                                          "Confirm your address with the link we emailed you.")
+                return redirect(_safe_next(request, reverse("accounts:keys")))
+            # Known or new address, the same answer: nothing here says which (see user_sign_up).
+            request.session["signup_email"] = form.cleaned_data["email"]
+            return redirect("accounts:signup-sent")
     return render(request, "accounts/signup.html", {"form": form, "invitation": invitation if invited_email else None})
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "accounts/login.html"
-    authentication_form = EmailAuthenticationForm
-    redirect_authenticated_user = True
-
-    def get_default_redirect_url(self) -> str:
-        # Staff (the demo's staff user has no organization) start on the dashboard.
-        if self.request.user.is_staff:
-            return reverse("dashboard:index")
-        return super().get_default_redirect_url()
 
 
 class LogoutView(auth_views.LogoutView):
@@ -102,6 +98,16 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        # The emailed link proves the inbox: the address counts as confirmed, and the lockout on
+        # this email (django-axes) is lifted so the new password works at once. Asking for a reset
+        # changes nothing; only completing one does, so the reset form cannot be used to unlock.
+        axes_reset(username=login_username(self.request, {"username": self.user.email}))
+        if self.user.email_verified_at is None:
+            verification.email_mark_verified(user=self.user, ip_address=client_ip(self.request))
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
@@ -233,7 +239,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     """The secret is rendered only in the response to the POST that created it; the page is
     never cached and a reload is a GET, so it cannot be seen again."""
     tenant = request.tenant
-    form = ApiKeyForm(request.POST or None)
+    # Unconfirmed addresses can only create test keys (api_key_create): offer what will work.
+    initial = {} if request.user.email_verified else {"mode": ApiKey.Mode.TEST}
+    form = ApiKeyForm(request.POST or None, initial=initial)
     created = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -249,10 +257,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             add_error(form, error)
         else:
             created = {"key": api_key, "secret": secret}
-            form = ApiKeyForm()
+            form = ApiKeyForm(initial=initial)
     keys = selectors.api_keys_for(organization=tenant.organization).select_related("created_by")
     return render(request, "accounts/api_keys.html", {
         "form": form, "created": created, "keys": keys, "can_manage": tenant.membership.can_manage,
+        "email_verified": request.user.email_verified,
+        "suggest_two_factor": tenant.membership.role == "owner" and not two_factor.two_factor_enabled(request.user),
     })
 
 

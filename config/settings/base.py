@@ -46,6 +46,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # login throttling (accounts: AXES_* below)
+    "django_otp",  # two-factor sign-in (accounts.two_factor)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core.apps.CoreConfig",
     "accounts.apps.AccountsConfig",
     "marketplace.apps.MarketplaceConfig",
@@ -61,8 +65,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,6 +110,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -113,11 +125,29 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/accounts/keys/"
 LOGOUT_REDIRECT_URL = "/"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # a reset link works for one day
+# A self-service sign-up confirms its address through an emailed, signed link this old at most.
+EMAIL_VERIFICATION_MAX_AGE_SECONDS = 60 * 60 * 24 * 3
 
 # Client addresses (audit log, login and key throttles): the number of proxies of ours in front of
 # the app. 0 = none, REMOTE_ADDR is the client and X-Forwarded-For is ignored; N = the Nth
 # X-Forwarded-For entry from the right (the leftmost ones are whatever the client sent).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Login throttling (django-axes, database handler: attempts survive restarts and show in the
+# admin). An email or an address with LOGIN_FAILURE_LIMIT failures is refused for
+# LOGIN_LOCKOUT_MINUTES; another failure meanwhile starts the wait again. A completed password
+# reset lifts the email's lockout (accounts.views), since the link proves the inbox.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.int("LOGIN_LOCKOUT_MINUTES", default=15) / 60  # hours, as axes reads a float
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.tenancy.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in our audit log already
+# Two-factor sign-in: the name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = "Modelbay"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

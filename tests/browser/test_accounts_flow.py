@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.core import mail
 from playwright.sync_api import expect
 
 from accounts.models import ApiKey, Invitation, User
@@ -30,6 +31,14 @@ def test_visitor_signs_up_manages_keys_invites_and_logs_back_in(page):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Organization name").fill("Analytical Engines")
     page.get_by_role("button", name="Create account").click()
+    # The same answer for every address; the confirmation link comes by email.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    screenshot(page, "02b-signup-check-inbox")
+    link = re.search(r"http://\S+(/accounts/verify-email/\S+/)", mail.outbox[-1].body).group(1)
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your email is confirmed")
+    page.get_by_role("link", name="Log in").last.click()
+    log_in(page, "ada@example.com", PASSWORD)
     expect(page).to_have_url(re.compile(r"/accounts/keys/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("API keys of Analytical Engines")
     expect(page.get_by_label("Organization", exact=True)).to_have_value("analytical-engines")

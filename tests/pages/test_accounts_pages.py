@@ -12,18 +12,25 @@ from tests.factories import PASSWORD, MembershipFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_visitor_signs_up_and_lands_logged_in_in_their_new_organization(client):
-    response = client.post("/accounts/signup/", {
-        "email": "Ada@Example.com", "password": "a long passphrase 42", "organization_name": "Analytical Engines",
-    })
-    assert response.status_code == 302 and response["Location"] == "/accounts/keys/"
+def test_visitor_signs_up_confirms_the_address_and_works_in_their_new_organization(
+        client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/signup/", {
+            "email": "Ada@Example.com", "password": "a long passphrase 42", "organization_name": "Analytical Engines",
+        })
+    assert response.status_code == 302 and response["Location"] == "/accounts/signup/sent/"
+    assert "Check your inbox" in client.get("/accounts/signup/sent/").content.decode()
     user = User.objects.get(email="ada@example.com")
     org = Organization.objects.get(slug="analytical-engines")
     assert Membership.objects.get(user=user, organization=org).role == "owner"
+    assert not user.email_verified
+    link = re.search(r"http://\S+(/accounts/verify-email/\S+/)", mail.outbox[-1].body).group(1)
+    assert "confirmed" in client.get(link).content.decode()
+    assert client.post("/accounts/login/", {"username": "ada@example.com", "password": "a long passphrase 42"}).status_code == 302
     page = client.get("/accounts/keys/")
     assert "API keys of Analytical Engines" in page.content.decode()
-    assert client.session["org"] == "analytical-engines"
-    assert {"user.signed_up", "organization.created"} <= set(AuditLog.objects.values_list("action", flat=True))
+    assert {"user.signed_up", "organization.created", "user.email_verified"} <= set(
+        AuditLog.objects.values_list("action", flat=True))
 
 
 def test_signup_form_explains_each_mistake(client):
@@ -37,11 +44,16 @@ def test_signup_form_explains_each_mistake(client):
     assert not User.objects.exists()
 
 
-def test_signup_with_a_taken_email_says_to_log_in(client, buyer):
-    response = client.post("/accounts/signup/", {
-        "email": buyer.user.email, "password": "a long passphrase 42", "organization_name": "Other",
-    })
-    assert "An account with this email exists already; log in instead." in response.content.decode()
+def test_signup_with_a_taken_email_answers_like_any_sign_up_and_emails_the_owner(
+        client, buyer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/signup/", {
+            "email": buyer.user.email, "password": "a long passphrase 42", "organization_name": "Other",
+        })
+    assert response["Location"] == "/accounts/signup/sent/"
+    assert "exists already" not in client.get("/accounts/signup/sent/").content.decode()
+    assert mail.outbox[-1].to == [buyer.user.email]
+    assert "You have an account already" in mail.outbox[-1].body
 
 
 def test_signup_with_a_taken_organization_name_names_the_slug(client, buyer):
@@ -219,7 +231,7 @@ def test_password_reset_by_email_link(client, buyer):
     assert "This password is too short." in weak
     done = client.post(form_url, {"new_password1": "brand new passphrase 7", "new_password2": "brand new passphrase 7"})
     assert done["Location"] == "/accounts/reset/done/"
-    assert client.login(username=buyer.user.email, password="brand new passphrase 7")
+    assert client.post("/accounts/login/", {"username": buyer.user.email, "password": "brand new passphrase 7"}).status_code == 302
     assert "does not work" in client.get(link, follow=True).content.decode()  # used once
 
 
