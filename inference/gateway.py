@@ -116,12 +116,13 @@ class Outcome:
 
 # ---------------------------------------------------------------- steps 1-4
 
-def authenticate(header: str) -> ApiKey:
+def authenticate(header: str, *, ip: str | None = None) -> ApiKey:
+    """The caller's key (scope `inference`). `ip` lets refused keys be throttled per address."""
     plaintext = key_from_header(header or "")
     if plaintext is None:
         raise AuthenticationRequired()
     try:
-        api_key = api_key_lookup(plaintext)
+        api_key = api_key_lookup(plaintext, ip=ip)
     except drf.AuthenticationFailed as exc:
         raise AuthenticationRequired(str(exc.detail)) from None
     if api_key.created_by is not None and not api_key.created_by.is_active:

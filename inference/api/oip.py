@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.tenancy import client_ip
 from core.errors import ApplicationError, PayloadTooLarge
 from core.redis import get_redis
 from inference import gateway
@@ -67,7 +68,7 @@ def health_ready(request: HttpRequest) -> JsonResponse:
 @require_GET
 @_protocol_errors
 def model_metadata(request: HttpRequest, name: str, version: str | None = None) -> JsonResponse:
-    api_key = gateway.authenticate(request.headers.get("Authorization", ""))
+    api_key = gateway.authenticate(request.headers.get("Authorization", ""), ip=client_ip(request))
     model, found = gateway.resolve(organization=api_key.organization, name=name, version=version)
     ready = ModelVersion.objects.filter(model=model, status=ModelVersion.Status.READY).order_by("-ready_at", "-created_at")
     signature = found.signature or {}
@@ -83,7 +84,7 @@ def model_metadata(request: HttpRequest, name: str, version: str | None = None) 
 @require_GET
 @_protocol_errors
 def model_ready(request: HttpRequest, name: str, version: str | None = None) -> JsonResponse:
-    api_key = gateway.authenticate(request.headers.get("Authorization", ""))
+    api_key = gateway.authenticate(request.headers.get("Authorization", ""), ip=client_ip(request))
     try:
         gateway.resolve(organization=api_key.organization, name=name, version=version)
     except ApplicationError as exc:
@@ -98,7 +99,7 @@ def model_ready(request: HttpRequest, name: str, version: str | None = None) -> 
 @_protocol_errors
 def infer(request: HttpRequest, name: str, version: str | None = None) -> HttpResponse:
     started = time.perf_counter()
-    api_key = gateway.authenticate(request.headers.get("Authorization", ""))
+    api_key = gateway.authenticate(request.headers.get("Authorization", ""), ip=client_ip(request))
     limit = settings.INFERENCE_MAX_BODY_BYTES
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > limit:  # refused before reading a byte of it

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from django.test import Client
 
 from accounts.services import api_key_revoke
 from billing.models import UsageEvent
@@ -150,4 +151,21 @@ def test_calls_over_the_per_key_rate_limit_are_429_with_retry_after(entitled, se
     assert response.status_code == 429
     assert response["Retry-After"] == "1"
     assert "limited to 0 calls a second" in response.json()["error"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_flood_of_refused_keys_on_the_inference_api_is_throttled_with_retry_after(tiny, settings):
+    """Issue #12 item 5: 200 invalid bearer keys in about a second met no throttle."""
+    from accounts import keys
+
+    settings.API_KEY_FAILURE_LIMIT = 20
+    statuses = []
+    for _ in range(60):
+        guessed = keys.generate("live").plaintext  # well-formed, checksummed, unknown
+        response = post_infer(Client(HTTP_AUTHORIZATION=f"Bearer {guessed}"), NAME, body([[1, 2, 3, 4]]))
+        statuses.append(response.status_code)
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}
+    assert 0 < int(response["Retry-After"]) <= settings.API_KEY_FAILURE_WINDOW_SECONDS
+    assert "Too many refused API keys" in response.json()["error"]
     assert UsageEvent.objects.count() == 0
