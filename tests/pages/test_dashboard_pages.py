@@ -123,3 +123,22 @@ def test_audit_log_filters_combine_and_paginate(client, staff, buyer, outsider):
     assert ">other<" in by_actor and ">t1<" not in by_actor
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     assert "No audit events match." in client.get("/dashboard/audit/", {"since": tomorrow}).content.decode()
+
+
+def test_staff_see_worker_deaths_and_versions_running_isolated(client, staff, tiny):
+    """Issue #12 item 1: a worker death tells staff instead of de-listing anything silently."""
+    import json
+    import time
+
+    from inference.serving import quarantine
+    from marketplace.models import ModelVersion
+
+    version = ModelVersion.objects.get(model=tiny)
+    get_redis().hset(quarantine.running_key(), "r-1", json.dumps(
+        {"v": version.pk, "host": "gone-host", "pid": 99, "t": time.time()}))
+    quarantine.sweep()
+    client.force_login(staff.user)
+    html = client.get("/dashboard/").content.decode()
+    assert "Serving incidents" in html
+    assert "Inference worker gone-host pid 99 died with 1 run(s) in flight on vendor-co.tiny 1.0.0" in html
+    assert "Running isolated" in html and "vendor-co.tiny 1.0.0: on probation since worker:gone-host:99" in html
