@@ -74,9 +74,26 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return Response(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
 
 
+# Machine clients live under these prefixes and always get a JSON error body: OpenAI's shape under
+# /v1/ (the official SDK reads it), ours elsewhere. The /v2/ endpoints answer the Open Inference
+# Protocol's `{"error": "..."}` themselves; a path that is none of them gets ours.
+API_PREFIXES = ("/api/", "/v1/", "/v2/")
+
+
+def api_error_response(request: HttpRequest, status: int, code: str, message: str) -> JsonResponse:
+    if request.path.startswith("/v1/"):
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        return JsonResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status)
+    return JsonResponse(_body(code, message), status=status)
+
+
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return JsonResponse(_body("not_found", f"Nothing at {request.path}."), status=404)
+    return api_error_response(request, 404, "not_found", f"Nothing at {request.path}.")
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return api_error_response(request, 403, "permission_denied", "You are not allowed to do this.")
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(_body("server_error", "Something went wrong on our side; it has been logged."), status=500)
+    return api_error_response(request, 500, "server_error", "Something went wrong on our side; it has been logged.")

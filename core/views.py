@@ -1,17 +1,14 @@
 """The home page, and error pages: HTML for people, the JSON error body for API clients."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 
 from core import exceptions
 
-# Machine clients live under these prefixes and always get the JSON error body.
-API_PREFIXES = ("/api/", "/v2/")
-
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIXES)
+    return request.path.startswith(exceptions.API_PREFIXES)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,10 +23,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(
-            {"error": {"code": "permission_denied", "message": "You are not allowed to do this.", "details": {}}},
-            status=403,
-        )
+        return exceptions.permission_denied_view(request, exception)
     return render(request, "403.html", {"exception": str(exception or "")}, status=403)
 
 

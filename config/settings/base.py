@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.ApiErrorsMiddleware",  # JSON errors under /api/, /v1/, /v2/ even with DEBUG on
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +75,20 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Sent on HTML pages (core.middleware). Pages load scripts, styles, images and fonts from this site
+# only and run no inline script. Style attributes stay allowed for the charts' legend swatches
+# (dashboard/charts.py); with default-src 'self' they cannot load anything. No form-action: the
+# subscribe and payout forms redirect to Stripe, and browsers apply form-action to redirects.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],  # the Swagger UI's icons are data: SVGs
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+}
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 

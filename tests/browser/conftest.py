@@ -6,6 +6,7 @@ thread, so allowing them here is safe.
 """
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -68,14 +69,28 @@ def browser(chromium_path):
         browser.close()
 
 
+CSP_VIOLATION = re.compile(r"Content[- ]Security[- ]Policy", re.IGNORECASE)
+
+
 @pytest.fixture
-def page(browser, live_server) -> Iterator:
-    """A fresh browser context per test (no shared cookies), pointed at the live server."""
+def csp_violations() -> list[str]:
+    """Console messages of the test's pages about something the Content-Security-Policy refused."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations) -> Iterator:
+    """A fresh browser context per test (no shared cookies), pointed at the live server. Whatever
+    the test does, no page may trip the Content-Security-Policy (core/middleware.py): a refused
+    script or style is a feature that silently stopped working."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
+    context.on("console", lambda message: csp_violations.append(f"{message.location.get('url')}: {message.text}")
+               if CSP_VIOLATION.search(message.text) else None)
     page = context.new_page()
     yield page
     context.close()
+    assert csp_violations == [], "the Content-Security-Policy refused something"
 
 
 def screenshot(page, name: str) -> Path:
