@@ -1,10 +1,10 @@
-"""Account pages: sign up, log in, organizations, members and invitations, API keys.
+"""Account pages: sign up, log out, organizations, members and invitations, API keys (logging in,
+password reset, two-factor sign-in and email confirmation are in accounts/views_security.py).
 
 Each view parses a form and calls one service (accounts.services / accounts.onboarding) or
 selector; the services audit every write, exactly as for the API.
 """
 
-from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts import onboarding, selectors, services, two_factor, verification
+from accounts import onboarding, selectors, services, two_factor
 from accounts.forms import (
     ApiKeyForm,
     InviteForm,
@@ -24,7 +24,6 @@ from accounts.forms import (
     RoleForm,
     SignUpForm,
 )
-from accounts.lockout import login_username
 from accounts.models import ApiKey
 from accounts.pages import add_error, flash_error, org_required
 from accounts.tenancy import client_ip
@@ -82,36 +81,6 @@ class LogoutView(auth_views.LogoutView):
         response = super().post(request, *args, **kwargs)
         messages.info(request, "You are logged out.")
         return response
-
-
-class PasswordResetView(auth_views.PasswordResetView):
-    template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/email/password_reset.txt"
-    subject_template_name = "accounts/email/password_reset_subject.txt"
-    success_url = reverse_lazy("accounts:password-reset-done")
-
-
-class PasswordResetDoneView(auth_views.PasswordResetDoneView):
-    template_name = "accounts/password_reset_done.html"
-
-
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    template_name = "accounts/password_reset_confirm.html"
-    success_url = reverse_lazy("accounts:password-reset-complete")
-
-    def form_valid(self, form) -> HttpResponse:
-        response = super().form_valid(form)
-        # The emailed link proves the inbox: the address counts as confirmed, and the lockout on
-        # this email (django-axes) is lifted so the new password works at once. Asking for a reset
-        # changes nothing; only completing one does, so the reset form cannot be used to unlock.
-        axes_reset(username=login_username(self.request, {"username": self.user.email}))
-        if self.user.email_verified_at is None:
-            verification.email_mark_verified(user=self.user, ip_address=client_ip(self.request))
-        return response
-
-
-class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
-    template_name = "accounts/password_reset_complete.html"
 
 
 @login_required

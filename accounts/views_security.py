@@ -1,5 +1,5 @@
-"""Signing in and proving who you are: the login form and its two-factor step, the security page
-(turn two-factor sign-in on or off), and the email confirmation link.
+"""Signing in and proving who you are: the login form and its two-factor step, password reset,
+the security page (turn two-factor sign-in on or off), and the email confirmation link.
 
 A password alone never logs in an account with two-factor sign-in: the login form only records
 which user passed it (in the session, for PENDING_SECONDS), and the code step logs in.
@@ -8,6 +8,7 @@ which user passed it (in the session, for PENDING_SECONDS), and the code step lo
 import time
 
 from axes.handlers.proxy import AxesProxyHandler
+from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -15,14 +16,14 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
 from accounts import two_factor, verification
 from accounts.forms import EmailAuthenticationForm, OneTimeCodeForm
-from accounts.lockout import lockout_response
+from accounts.lockout import lockout_response, login_username
 from accounts.models import User
 from accounts.pages import flash_error
 from accounts.tenancy import client_ip
@@ -54,6 +55,36 @@ class LoginView(auth_views.LoginView):
                                                 self.get_default_redirect_url()),
         }
         return redirect("accounts:login-code")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password-reset-done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password-reset-complete")
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        # The emailed link proves the inbox: the address counts as confirmed, and the lockout on
+        # this email (django-axes) is lifted so the new password works at once. Asking for a reset
+        # changes nothing; only completing one does, so the reset form cannot be used to unlock.
+        axes_reset(username=login_username(self.request, {"username": self.user.email}))
+        if self.user.email_verified_at is None:
+            verification.email_mark_verified(user=self.user, ip_address=client_ip(self.request))
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
 
 
 def _pending_user(request: HttpRequest) -> tuple[User | None, dict]:
