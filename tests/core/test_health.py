@@ -1,8 +1,13 @@
+import os
+import signal
+import subprocess
+
 import pytest
 from django.conf import settings
 
 from core import embedded_redis
 from core.redis import reset_redis
+from core.supervisor import STATE_ENV, Backoff, Child, Supervisor
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +42,31 @@ def test_readyz_answers_503_naming_redis_when_redis_is_down(client, settings, tm
 
 def test_settings_point_at_the_redis_the_suite_runs_against():
     assert settings.REDIS_URL
+
+
+def test_readyz_names_a_supervised_process_while_it_is_down_and_is_ready_once_it_is_back(
+        client, monkeypatch, tmp_path):
+    # A real supervisor and child, as `manage.py runstack` runs them beside the web process.
+    supervisor = Supervisor(log=lambda line: None, backoff=Backoff(initial=0.5),
+                            state_file=tmp_path / "processes.json", interval=0.01)
+    monkeypatch.setenv(STATE_ENV, str(supervisor.state_file))
+    try:
+        child = supervisor.add(Child("infer-worker", lambda: subprocess.Popen(
+            ["sleep", "60"], stdin=subprocess.DEVNULL, start_new_session=True)))
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json()["checks"]["processes"] == "ok"
+
+        os.kill(child.pid, signal.SIGKILL)
+        supervisor.run(10, until=lambda: bool(supervisor.down()))
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["failed"] == ["infer-worker"]
+        assert response.json()["checks"]["database"] == "ok"
+
+        supervisor.run(10, until=lambda: not supervisor.down())
+        assert client.get("/readyz").status_code == 200
+    finally:
+        supervisor.stop()
+    # Nothing restarts the processes once their supervisor is gone: not ready either.
+    assert client.get("/readyz").json()["failed"] == ["supervisor"]
