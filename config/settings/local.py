@@ -4,9 +4,10 @@ import base64
 import secrets
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env_bool
+from .base import VAR_DIR
 
-DEBUG = env_bool("DEBUG", True)
+# DEBUG stays off unless asked for (DEBUG=true): `make run` may listen beyond loopback, and a
+# debug page shows settings and code. whitenoise serves /static/ from what collectstatic gathered.
 
 if not SECRET_KEY:  # noqa: F405
     _key_file = VAR_DIR / "secret_key"
