@@ -3,6 +3,7 @@ subscribed to. The model goes through the real upload and conversion pipeline li
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from accounts.models import Organization, User
@@ -65,12 +66,14 @@ def demo_listing_upload(*, vendor: Organization, vendor_user: User) -> Model:
 
 
 def demo_listing_finish(*, model: Model, vendor_user: User, buyer: Organization, buyer_user: User,
-                        wait_seconds: float = 180) -> bool:
-    """Once the pipeline made the version ready: publish and subscribe the buyer to the paid plan."""
+                        wait_seconds: float = 180, while_waiting: Callable[[], None] = lambda: None) -> bool:
+    """Once the pipeline made the version ready: publish and subscribe the buyer to the paid plan.
+    `while_waiting` runs between polls (the run command supervises its processes there)."""
     deadline = time.monotonic() + wait_seconds
     while not ModelVersion.objects.filter(model=model, status=ModelVersion.Status.READY).exists():
         if time.monotonic() > deadline or ModelVersion.objects.filter(model=model, status="failed").exists():
             return False
+        while_waiting()
         time.sleep(0.5)
     if model.status != Model.Status.PUBLISHED:
         model_publish(model=model, actor=vendor_user)

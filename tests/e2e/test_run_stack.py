@@ -1,4 +1,9 @@
-"""The README's run command on the embedded default: SQLite, embedded Redis, local disk."""
+"""The README's run command on the embedded default: SQLite, embedded Redis, local disk, and
+the supervision that keeps it up: a killed process comes back by itself, /readyz says what is
+down meanwhile, and Ctrl-C or SIGTERM at any moment leaves no process behind.
+
+One stack serves the tests that take it in order (start, pages, kills, Ctrl-C); the SIGTERM
+during the demo model's conversion needs a stack of its own."""
 
 import json
 import os
@@ -10,7 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +26,7 @@ from core import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
+BANNER_END = "Ctrl-C stops everything"
 
 
 def free_port() -> int:
@@ -27,42 +35,206 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works():
+def processes_of(var_dir: Path) -> dict[int, str]:
+    """Live processes of the stack on this var dir: those whose environment names it, and Redis,
+    whose process title (written over its environment) names its socket there."""
+    marker = f"MODELBAY_VAR_DIR={var_dir}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ours = marker in (entry / "environ").read_bytes().split(b"\0") or f"{var_dir}/" in cmdline
+            if ours and (entry / "stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                found[int(entry.name)] = cmdline
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    var_dir: Path
+    port: int
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, *, since: int = 0, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log()[since:]:
+            assert self.process.poll() is None, f"the stack exited before saying {text!r}:\n{self.log()}"
+            assert time.monotonic() < deadline, f"the stack did not say {text!r}:\n{self.log()}"
+            time.sleep(0.1)
+
+    def pid_of(self, marker: str, timeout: float = 120) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = [pid for pid, cmdline in processes_of(self.var_dir).items() if marker in cmdline]
+            if pids:
+                return pids[0]
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+
+    def readyz(self) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"{self.base}/readyz", timeout=5) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def wait_for_readyz(self, status: int, failing: str | None = None, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                code, body = self.readyz()
+                if code == status and (failing is None or failing in body.get("failed", [])):
+                    return body
+            except OSError as exc:
+                code, body = None, str(exc)
+            assert time.monotonic() < deadline, f"/readyz: {code} {body}\n{self.log()}"
+            time.sleep(0.1)
+
+    def curl(self) -> subprocess.CompletedProcess:
+        """The curl the banner printed, as a user would paste it."""
+        curl = re.search(r"^\s*(curl .+)$", self.log(), re.MULTILINE).group(1)
+        return subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=60)
+
+    def wait_for_curl_to_work(self, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.curl()
+            if result.returncode == 0 and result.stdout.startswith("HTTP/1.1 200"):
+                return result.stdout
+            assert time.monotonic() < deadline, f"curl: {result.stdout} {result.stderr}\n{self.log()}"
+            time.sleep(0.5)
+
+    def end(self) -> None:
+        """Teardown for a failed test: no process of this stack may outlive it."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for pid in processes_of(self.var_dir):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_stack() -> Stack:
     var_dir = Path(tempfile.mkdtemp(prefix="mb-run-"))
-    port = free_port()
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "MODELBAY_TEST_RUN_ID", "MODELBAY_WORKER_USES_TEST_DB"}}
+           if k not in {"DATABASE_URL", "REDIS_URL", "MODELBAY_TEST_RUN_ID", "MODELBAY_WORKER_USES_TEST_DB",
+                        "DEBUG", "MODELBAY_PROCESS_STATE"}}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.local", MODELBAY_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    port = free_port()
     log_path = var_dir / "stack.log"
     with open(log_path, "wb") as log:
-        stack = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(port)], cwd=ROOT,
-                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 300
-            while b"Ctrl-C stops everything" not in log_path.read_bytes():
-                assert stack.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-                assert response.status == 200
-                assert json.load(response)["checks"]["redis"] == "ok"
-            assert embedded_redis.is_up(var_dir / "redis.sock")
+        process = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(port)], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return Stack(process=process, var_dir=var_dir, port=port, log_path=log_path)
 
-            # The printed example is a real, metered inference call on the demo model.
-            curl = re.search(r"^\s*(curl .+)$", log_path.read_text(), re.MULTILINE).group(1)
-            result = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30)
-            assert result.returncode == 0, result.stderr
-            head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
-            assert head.startswith("HTTP/1.1 200"), result.stdout
-            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head.splitlines()[1:])}
-            assert headers["x-modelbay-units"] == "4"  # billing units are the tensor elements sent
-            assert "x-modelbay-cost" in headers
-            outputs = json.loads(body)["outputs"]
-            assert outputs[0]["name"] == "y" and outputs[0]["shape"] == [1, 2]
-        finally:
-            stack.send_signal(signal.SIGINT)
-            stack.wait(60)
-    assert stack.returncode == 0, log_path.read_text()
-    assert not embedded_redis.is_up(var_dir / "redis.sock")
+
+@pytest.fixture(scope="module")
+def stack():
+    running = start_stack()
+    try:
+        running.wait_for_output(BANNER_END, timeout=300)
+        yield running
+    finally:
+        running.end()
+
+
+def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works(stack):
+    status, body = stack.readyz()
+    assert status == 200
+    assert body["checks"]["redis"] == "ok" and body["checks"]["processes"] == "ok"
+    assert embedded_redis.is_up(stack.var_dir / "redis.sock")
+
+    # The printed example is a real, metered inference call on the demo model.
+    result = stack.curl()
+    assert result.returncode == 0, result.stderr
+    head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
+    assert head.startswith("HTTP/1.1 200"), result.stdout
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head.splitlines()[1:])}
+    assert headers["x-modelbay-units"] == "4"  # billing units are the tensor elements sent
+    assert "x-modelbay-cost" in headers
+    outputs = json.loads(body)["outputs"]
+    assert outputs[0]["name"] == "y" and outputs[0]["shape"] == [1, 2]
+    # The Stripe stand-in signs its webhooks with a secret made for this run, not a known one.
+    standin = stack.pid_of("billing.stripe_standin")
+    secret = processes_of(stack.var_dir)[standin].split("--webhook-secret ")[1].split()[0]
+    assert re.fullmatch(r"whsec_[0-9a-f]{48}", secret)
+
+
+def test_the_stack_runs_with_debug_off_and_still_serves_pages_and_static_files(stack):
+    with urllib.request.urlopen(f"{stack.base}/catalog/", timeout=10) as response:
+        assert response.status == 200 and "text/html" in response.headers["Content-Type"]
+        page = response.read().decode()
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+    with urllib.request.urlopen(f"{stack.base}{stylesheet}", timeout=10) as response:
+        assert response.status == 200 and "text/css" in response.headers["Content-Type"]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{stack.base}/no-such-page/", timeout=10)
+    assert missing.value.code == 404
+    assert "URLconf" not in missing.value.read().decode()  # Django's debug page lists the URLs
+
+
+def test_a_killed_inference_worker_is_restarted_and_the_printed_curl_works_again(stack):
+    since = len(stack.log())
+    os.kill(stack.pid_of("infer@%h"), signal.SIGKILL)
+    stack.wait_for_output("infer-worker exited with signal 9; restarting in", since=since)
+    body = stack.wait_for_readyz(503, failing="infer-worker")
+    assert body["status"] == "unavailable"
+    assert "HTTP/1.1 200" in stack.wait_for_curl_to_work()
+    stack.wait_for_readyz(200)
+
+
+def test_a_killed_embedded_redis_is_restarted_on_its_socket_and_the_printed_curl_works_again(stack):
+    socket_path = stack.var_dir / "redis.sock"
+    since = len(stack.log())
+    os.kill(stack.pid_of(str(socket_path)), signal.SIGKILL)
+    stack.wait_for_output("redis exited with signal 9; restarting in", since=since)
+    stack.wait_for_readyz(503, failing="redis")
+    assert "HTTP/1.1 200" in stack.wait_for_curl_to_work()
+    assert embedded_redis.is_up(socket_path)
+    stack.wait_for_readyz(200)
+
+
+def test_ctrl_c_after_restarts_stops_every_process_the_stack_started(stack):
+    assert len(processes_of(stack.var_dir)) >= 7  # runstack, redis, stand-in, web (3), workers, beat
+    stack.process.send_signal(signal.SIGINT)
+    stack.process.wait(60)
+    assert stack.process.returncode == 0, stack.log()
+    assert processes_of(stack.var_dir) == {}
+    assert not embedded_redis.is_up(stack.var_dir / "redis.sock")
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        urllib.request.urlopen(f"{stack.base}/healthz", timeout=2)
+
+
+def test_sigterm_while_waiting_for_the_demo_model_restarts_a_dead_worker_then_stops_everything():
+    stack = start_stack()
+    try:
+        # A paused conversion worker keeps the stack waiting for the demo model for as long as
+        # this test needs; killing it then must be noticed during that wait.
+        convert = stack.pid_of("convert@%h")
+        os.kill(convert, signal.SIGSTOP)
+        stack.wait_for_output("Converting the demo model through the pipeline", timeout=180)
+        since = len(stack.log())
+        os.kill(convert, signal.SIGKILL)
+        stack.wait_for_output("convert-worker exited with signal 9; restarting in", since=since, timeout=30)
+
+        stack.process.send_signal(signal.SIGTERM)
+        stack.process.wait(60)
+        assert stack.process.returncode == 0, stack.log()
+        assert BANNER_END not in stack.log()  # it was still waiting for the demo model
+        assert processes_of(stack.var_dir) == {}
+    finally:
+        stack.end()

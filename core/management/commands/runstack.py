@@ -1,13 +1,17 @@
 """`make run`: the whole platform on one machine — embedded Redis (unless REDIS_URL is set),
-migrations, demo data, web, Celery workers and beat. Ctrl-C stops every child."""
+migrations, demo data, web, Celery workers and beat — kept running by core.supervisor: a child
+that dies is restarted with backoff, /readyz names what is down meanwhile, and Ctrl-C or SIGTERM
+at any moment (a migration, the wait for the demo model) stops every child."""
 
 import json
 import os
-import signal
+import secrets
+import socket
 import subprocess
 import sys
-import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from io import StringIO
 
 from django.conf import settings
@@ -15,38 +19,21 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from core import embedded_redis
+from core.redis import get_redis
+from core.supervisor import STATE_ENV, Child, StopRequested, Supervisor
 
 
-class Stack:
-    def __init__(self, log) -> None:
-        self.children: list[tuple[str, subprocess.Popen]] = []
-        self.log = log
+def _spawner(command: list[str]) -> Callable[[], subprocess.Popen]:
+    # Each child leads its own process group, so stopping it also stops what it forked.
+    return lambda: subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def spawn(self, name: str, command: list[str]) -> None:
-        # Each child leads its own process group, so stopping it also stops what it forked.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.children.append((name, process))
 
-    def adopt(self, name: str, process: subprocess.Popen) -> None:
-        self.children.append((name, process))
+def _inference_worker_serves(process: subprocess.Popen) -> bool:
+    """The inference worker's crash watch heartbeats once the worker is ready and its sync-lane
+    threads run: until then, buyers' calls would only wait."""
+    from inference.serving.quarantine import alive_key
 
-    def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            if process.poll() is not None:
-                return name, process.returncode
-        return None
-
-    def stop(self, timeout: float = 15) -> None:
-        for _, process in reversed(self.children):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _, process in reversed(self.children):
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    return bool(get_redis().exists(alive_key(socket.gethostname(), process.pid)))
 
 
 class Command(BaseCommand):
@@ -58,33 +45,28 @@ class Command(BaseCommand):
         parser.add_argument("--no-seed", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        stack = Stack(self.stdout.write)
-        stopping = False
-
-        def request_stop(signum, frame) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        state_file = settings.VAR_DIR / "processes.json"
+        os.environ[STATE_ENV] = str(state_file)  # inherited by the children: readyz reports it
+        supervisor = Supervisor(log=self._say, state_file=state_file)
+        supervisor.handle_signals()
         try:
-            self._start(stack, options)
-            while not stopping:
-                exited = stack.first_exited()
-                if exited:
-                    raise CommandError(f"{exited[0]} exited with status {exited[1]}; stopping the stack.")
-                time.sleep(0.5)
+            self._start(supervisor, options)
+            supervisor.run()
+        except StopRequested:
+            pass  # Ctrl-C or SIGTERM: a normal end
         finally:
-            self.stdout.write("Stopping web, workers, beat and Redis ...")
-            stack.stop()
-            self.stdout.write("Stopped.")
+            supervisor.stop()
+            self._say("Stopped.")
 
-    def _start(self, stack: Stack, options: dict) -> None:
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()  # interleaved with the children's output, which is not buffered here
+
+    def _start(self, supervisor: Supervisor, options: dict) -> None:
         python = sys.executable
+        self._check_port_free(options["host"], options["port"])
         if not os.environ.get("REDIS_URL"):
-            socket_path = settings.EMBEDDED_REDIS_SOCKET
-            if not embedded_redis.is_up(socket_path):
-                stack.adopt("redis", embedded_redis.start(socket_path, data_dir=settings.VAR_DIR / "redis", persist=True))
+            self._start_redis(supervisor)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         demo = {}
@@ -95,62 +77,88 @@ class Command(BaseCommand):
 
         address = f"{options['host']}:{options['port']}"
         if not settings.STRIPE_API_KEY:  # the demo shows the Stripe path on the local stand-in
-            self._start_stripe_standin(stack, python, address)
-        stack.spawn("web", [python, "-m", "gunicorn", "config.wsgi", "--bind", address,
-                            "--worker-class", "gthread", "--workers", "2", "--threads", "16",
-                            "--access-logfile", "-", "--graceful-timeout", "10"])
+            self._start_stripe_standin(supervisor, python, address)
+        supervisor.add(Child("web", _spawner([
+            python, "-m", "gunicorn", "config.wsgi", "--bind", address, "--worker-class", "gthread",
+            "--workers", "2", "--threads", "16", "--access-logfile", "-", "--graceful-timeout", "10"])))
         celery = [python, "-m", "celery", "-A", "config"]
-        stack.spawn("convert-worker", [*celery, "worker", "-Q", "convert,default", "-c", "1",
-                                       "-n", "convert@%h", "--loglevel", "INFO"])
+        supervisor.add(Child("convert-worker", _spawner([
+            *celery, "worker", "-Q", "convert,default", "-c", "1", "-n", "convert@%h", "--loglevel", "INFO"])))
         # Inference tasks mostly wait on ONNX Runtime, which releases the GIL: threads let one
         # process batch concurrent requests together.
-        stack.spawn("infer-worker", [*celery, "worker", "-Q", "infer.cpu", "-P", "threads", "-c", "16",
-                                     "-n", "infer@%h", "--loglevel", "INFO"])
-        stack.spawn("beat", [*celery, "beat", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME,
-                             "--loglevel", "INFO"])
+        supervisor.add(Child("infer-worker", _spawner([
+            *celery, "worker", "-Q", "infer.cpu", "-P", "threads", "-c", "16", "-n", "infer@%h",
+            "--loglevel", "INFO"]), ready=_inference_worker_serves))
+        supervisor.add(Child("beat", _spawner([
+            *celery, "beat", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO"])))
         base = f"http://{address}"
-        self._wait_ready(base, stack)
+        self._wait_ready(base, supervisor)
         if demo:
-            demo["listing"] = self._demo_listing()
+            demo["listing"] = self._demo_listing(supervisor)
         self._banner(base, demo)
 
-    def _demo_listing(self) -> dict:
-        """Uploads the demo model through the pipeline the workers just started, and waits."""
-        self.stdout.write("Converting the demo model through the pipeline ...")
+    def _start_redis(self, supervisor: Supervisor) -> None:
+        socket_path = settings.EMBEDDED_REDIS_SOCKET
+        if embedded_redis.is_up(socket_path):
+            self._say(f"Using the Redis already answering on {socket_path}; this run does not "
+                      "supervise it (stop the run that started it to get a supervised one).")
+            return
+        data_dir = settings.VAR_DIR / "redis"
+        # AOF: queued tasks, counters and reservations survive a restart of Redis itself.
+        supervisor.add(Child(
+            "redis", lambda: embedded_redis.start(socket_path, data_dir=data_dir, persist=True),
+            stop_last=True))  # the others flush to it while they shut down
+
+    def _demo_listing(self, supervisor: Supervisor) -> dict:
+        """Uploads the demo model through the pipeline the workers just started, and waits,
+        supervising meanwhile (a child dying now is restarted; Ctrl-C raises out of the wait)."""
+        self._say("Converting the demo model through the pipeline ...")
         out = StringIO()
-        call_command("seed_demo_marketplace", wait=180, json=True, stdout=out)
+        call_command("seed_demo_marketplace", wait=180, json=True, stdout=out, tick=supervisor.tick)
         return json.loads(out.getvalue())
 
-    def _start_stripe_standin(self, stack: Stack, python: str, address: str) -> None:
+    def _check_port_free(self, host: str, port: int) -> None:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {host}:{port} ({exc.strerror}); stop what "
+                                   "uses it or pick another port: PORT=9000 make run") from exc
+
+    def _start_stripe_standin(self, supervisor: Supervisor, python: str, address: str) -> None:
         """One more child: the Stripe stand-in, pushing webhooks to the web process. The children
         started after it inherit STRIPE_* from this environment."""
-        import socket
-
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        secret = "whsec_modelbay_demo"
-        stack.spawn("stripe-standin", [python, "-m", "billing.stripe_standin", "--port", str(port),
-                                       "--webhook-url", f"http://{address}/api/v1/billing/stripe/webhook",
-                                       "--webhook-secret", secret,
-                                       "--state-file", str(settings.VAR_DIR / "stripe-standin.json")])
+        # Per run: a secret fixed in the source would let anyone who reads it forge webhooks.
+        secret = f"whsec_{secrets.token_hex(24)}"
+        supervisor.add(Child("stripe-standin", _spawner([
+            python, "-m", "billing.stripe_standin", "--port", str(port),
+            "--webhook-url", f"http://{address}/api/v1/billing/stripe/webhook",
+            "--webhook-secret", secret,
+            "--state-file", str(settings.VAR_DIR / "stripe-standin.json")])))
         os.environ.update(STRIPE_API_KEY="sk_test_standin", STRIPE_API_BASE=f"http://127.0.0.1:{port}",
                           STRIPE_WEBHOOK_SECRET=secret)
 
-    def _wait_ready(self, base: str, stack: Stack, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            exited = stack.first_exited()
-            if exited:
-                raise CommandError(f"{exited[0]} exited with status {exited[1]} during start-up.")
+    def _wait_ready(self, base: str, supervisor: Supervisor, timeout: float = 90) -> None:
+        last = "no answer"
+
+        def ready() -> bool:
+            nonlocal last
             try:
                 with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise CommandError(f"the web process did not become ready at {base}/readyz within {timeout}s")
+                    return response.status == 200
+            except urllib.error.HTTPError as exc:
+                last = exc.read().decode(errors="replace")
+            except OSError as exc:
+                last = str(exc)
+            return False
+
+        if not supervisor.run(timeout, until=ready):
+            raise CommandError(f"the stack was not ready at {base}/readyz within {timeout}s (last "
+                               f"answer: {last}); the output above says which process fails and why")
 
     def _banner(self, base: str, demo: dict) -> None:
         lines = [
@@ -182,6 +190,5 @@ class Command(BaseCommand):
         if os.environ.get("STRIPE_API_BASE"):
             lines.append(f"  Stripe stand-in {os.environ['STRIPE_API_BASE']}/_standin/state "
                          "(POST /_standin/clock {\"advance_seconds\": 2764800} bills the month)")
-        lines += ["", "Ctrl-C stops everything.", ""]
-        self.stdout.write("\n".join(lines))
-        self.stdout.flush()
+        lines += ["", "A process that dies is restarted; Ctrl-C stops everything.", ""]
+        self._say("\n".join(lines))
