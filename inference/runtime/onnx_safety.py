@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import math
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .errors import MalformedFile, OnnxUnsafe
 
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+# Kernels ONNX Runtime registers in the standard domain although onnx itself has no schema for
+# them; ONNX Runtime GenAI's model builder emits this one for RMSNorm. onnx.checker would call
+# the model invalid, so it checks a copy in which they are moved to com.microsoft.
+ORT_ONNX_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
 MAX_TENSOR_ELEMENTS = 2**32  # 16 GiB of fp32 in one initializer is already absurd
 MAX_TOTAL_ELEMENTS = 2**34
 
@@ -33,9 +39,16 @@ def check_onnx(
     max_total_elements: int = MAX_TOTAL_ELEMENTS,
     allowed_domains: frozenset[str] = ALLOWED_DOMAINS,
     full_check: bool = True,
+    ort_onnx_domain_ops: frozenset[str] = frozenset(),
+    infer_shapes_afresh: bool = False,
 ) -> Any:
     """Raise ``OnnxUnsafe``/``MalformedFile`` unless the model is safe to open; return the
-    ``ModelProto`` (without external data loaded)."""
+    ``ModelProto`` (without external data loaded).
+
+    ``infer_shapes_afresh`` lets the checker infer every intermediate shape itself instead of
+    comparing against the file's ``value_info`` annotations (hints only; ONNX Runtime infers
+    its own). The GenAI builder writes a few annotations of the wrong rank on constants.
+    """
     import onnx
 
     onnx_path = Path(onnx_path)
@@ -57,13 +70,42 @@ def check_onnx(
             )
     try:
         # Path-based: works for >2 GiB models and reads external data only after our checks.
-        onnx.checker.check_model(str(onnx_path), full_check=full_check)
+        with _checker_copy(model, onnx_path, ort_onnx_domain_ops, infer_shapes_afresh) as checked_path:
+            onnx.checker.check_model(str(checked_path), full_check=full_check)
     except Exception as exc:
         raise OnnxUnsafe(
             "the ONNX model fails onnx.checker; re-export it with a current exporter",
             details={"reason": str(exc)[:500]},
         ) from exc
     return model
+
+
+@contextmanager
+def _checker_copy(model: Any, onnx_path: Path, ort_ops: frozenset[str], drop_value_info: bool) -> Iterator[Path]:
+    """The file to give onnx.checker: the model itself, or a copy next to it (so relative
+    external-data locations still resolve) with ``ort_ops`` nodes moved to com.microsoft, the
+    domain the checker leaves to the runtime, and without value_info if asked."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    moved = [n for n in _walk_nodes(copy.graph.node) if n.domain in ("", "ai.onnx") and n.op_type in ort_ops]
+    if not moved and not drop_value_info:
+        yield onnx_path
+        return
+    if drop_value_info:
+        for graph in _walk_graphs(copy.graph):
+            del graph.value_info[:]
+    for node in moved:
+        node.domain = "com.microsoft"
+    if not any(o.domain == "com.microsoft" for o in copy.opset_import):
+        copy.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    target = onnx_path.with_name(f".checker-{uuid.uuid4().hex}.onnx")
+    try:
+        onnx.save_model(copy, str(target))
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def _check_domains(model: Any, allowed: frozenset[str]) -> None:
