@@ -68,6 +68,12 @@ class ConversionFailed(ModelCheckError):
     code = "conversion_failed"
 
 
+class UnsupportedArchitecture(ModelCheckError):
+    """A causal language model whose architecture the GenAI model builder cannot build."""
+
+    code = "unsupported_architecture"
+
+
 class SandboxLimit(ModelCheckError):
     """The child hit a memory, CPU, wall-clock or file-size limit, or died on a signal."""
 
@@ -90,6 +96,7 @@ ERROR_CLASSES: dict[str, type[ModelCheckError]] = {
         ArchiveUnsafe,
         OnnxUnsafe,
         ConversionFailed,
+        UnsupportedArchitecture,
         SandboxLimit,
         ParityFailed,
         ValidationFailed,

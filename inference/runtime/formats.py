@@ -33,6 +33,8 @@ _ARCHIVE_MAGICS = {
 }
 # ONNX protobufs are far below 2 GiB unless their weights live in external data.
 MAX_ONNX_PROTO_BYTES = 2**31 - 1
+# Hugging Face checkpoints saved without safetensors (torch.save pickles, whatever the suffix).
+_PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 PICKLE_REFUSAL = (
     "this file is a Python pickle; raw pickles are refused because loading them runs "
     f"arbitrary code. Instead, {ACCEPTED_FORMATS}"
@@ -106,6 +108,14 @@ def _sniff_zip(path: Path) -> SourceFormat:
         raise UnsupportedFormat(
             f"the zip holds {len(onnx_members)} .onnx files; upload one model per version",
             details={"onnx_members": onnx_members[:10]},
+        )
+    pickled = [n for n in names if n.lower().endswith(_PICKLED_WEIGHTS)]
+    if pickled and any(PurePosixPath(n).name == "config.json" for n in names):
+        raise UnsupportedFormat(
+            f"{pickled[0]} holds pickled weights and the zip has no safetensors; raw pickles are "
+            "refused because loading them runs arbitrary code. Save the model with "
+            "save_pretrained(safe_serialization=True) and zip config.json with its .safetensors",
+            details={"detected": "pickle", "member": pickled[0]},
         )
     raise UnsupportedFormat(
         f"the zip holds no recognised model. {ACCEPTED_FORMATS}",

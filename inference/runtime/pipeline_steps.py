@@ -17,6 +17,7 @@ from typing import Any
 from .convert import INPUTS_NAME, ONNX_NAME, REFERENCE_NAME
 from .errors import MalformedFile, ParityFailed, ValidationFailed
 from .formats import ZIP_MAGICS, SourceFormat, hf_root, is_pickle, is_safetensors, sniff
+from .llm_detect import recognise as recognise_llm
 from .optimize import INT8_NAME, OPTIMIZED_NAME
 from .safety import MAX_ENTRIES, MAX_TOTAL_BYTES, check_zip, extract_zip
 from .sandbox import Limits, run_sandboxed
@@ -56,6 +57,9 @@ def scan(upload_path: str | Path, workdir: str | Path, caps: ScanCaps | None = N
         result["source"] = str(PurePosixPath("source", hf_root(written) or ""))
         _check_safetensors(source, written)
         result["files"] = written
+        llm = recognise_llm(work / result["source"])  # a causal LM is built, not exported
+        if llm is not None:
+            result.update(kind="llm", llm=llm)
     else:
         if fmt is SourceFormat.ONNX:
             shutil.copyfile(upload, source / "model.onnx")
