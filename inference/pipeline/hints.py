@@ -1,6 +1,7 @@
 """What a vendor should do next, per failure code of the runtime's ModelCheckError."""
 
 from inference.runtime.errors import ACCEPTED_FORMATS
+from inference.runtime.llm_detect import SUPPORTED_NAMES
 
 HINTS = {
     "unsupported_format": f"Re-export the model: {ACCEPTED_FORMATS}.",
@@ -15,6 +16,11 @@ HINTS = {
     ".onnx you exported yourself.",
     "parity_failed": "The ONNX outputs differ from the source model. Check for randomness in eval mode "
     "(dropout), data-dependent control flow, or upload an .onnx exported yourself.",
+    "unsupported_architecture": f"Upload a causal language model of a supported family ({SUPPORTED_NAMES}) saved "
+    "with save_pretrained(safe_serialization=True), or export it to ONNX yourself and upload the .onnx.",
+    "generation_parity_failed": "The ONNX Runtime GenAI build generates different tokens from your model. Check "
+    "that the checkpoint loads in transformers without missing or unexpected weights; if it does, this variant "
+    "of the family is not built faithfully: contact support with this version's id.",
     "validation_failed": "The model produced NaN or infinite outputs on test inputs; upload example "
     "inputs in the range the model expects.",
     "worker_lost": "Try a smaller model, or contact support with this version's id.",

@@ -85,6 +85,9 @@ def scanning(version: ModelVersion, work: Path) -> Outcome:
         fields.update(signature=scanned["signature"], opset=scanned.get("opset"))
     files = scanned.get("files") or []
     detail = {"format": scanned["format"], "size_bytes": scanned["size_bytes"], "files": len(files)}
+    if scanned.get("kind") == ModelVersion.Kind.LLM:  # the later stages take the language-model path
+        fields["kind"] = ModelVersion.Kind.LLM
+        detail.update(kind="llm", architecture=scanned["llm"]["architecture"], shards=len(scanned["llm"]["shards"]))
     saved = _attach_tokenizer(version, work, scanned, fields, detail)
     return Outcome(detail=detail, fields=fields, saved=saved,
                    state={"scanned": {k: v for k, v in scanned.items() if k != "files"}})
@@ -192,5 +195,19 @@ def benchmarking(version: ModelVersion, work: Path) -> Outcome:
                    fields={"benchmark": figures})
 
 
-RUNNERS = {"scanning": scanning, "converting": converting, "validating": validating,
-           "optimizing": optimizing, "benchmarking": benchmarking}  # fmt: skip
+def _by_kind(stage: str, tensor_runner):
+    """The stage's runner for the version's kind (set when scanning recognised it)."""
+
+    def run(version: ModelVersion, work: Path) -> Outcome:
+        if version.kind == ModelVersion.Kind.LLM:
+            from inference.pipeline import llm_stages  # imported late: it builds on this module
+
+            return llm_stages.RUNNERS[stage](version, work)
+        return tensor_runner(version, work)
+
+    return run
+
+
+RUNNERS = {"scanning": scanning, "converting": _by_kind("converting", converting),
+           "validating": _by_kind("validating", validating), "optimizing": _by_kind("optimizing", optimizing),
+           "benchmarking": _by_kind("benchmarking", benchmarking)}  # fmt: skip

@@ -61,9 +61,14 @@ class ModelVersion(models.Model):
         CPU = "cpu"
         GPU = "gpu"
 
+    class Kind(models.TextChoices):
+        TENSOR = "tensor", "tensor in, tensor out"  # the KServe v2 path
+        LLM = "llm", "language model"  # built with ONNX Runtime GenAI; contract: inference/pipeline/llm_stages.py
+
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=40, help_text="semantic version, e.g. 1.0.0")
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TENSOR)
     # {"scanning": {"state": "done", "started_at": ..., "finished_at": ..., "detail": {...}}, ...}
     stages = models.JSONField(default=dict, blank=True)
     # {"stage": "converting", "reason": "...", "hint": "what to do"} when status is failed
@@ -79,6 +84,10 @@ class ModelVersion(models.Model):
     onnx_size = models.BigIntegerField(default=0)
     int8_artifact = models.CharField(max_length=255, blank=True)
     int8_sha256 = models.CharField(max_length=64, blank=True)
+    # a language model's int4 GenAI folder (one zip), offered beside the fp32 one, never substituted
+    int4_artifact = models.CharField(max_length=255, blank=True)
+    int4_sha256 = models.CharField(max_length=64, blank=True)
+    int4_size = models.BigIntegerField(default=0)
     # the Hugging Face tokenizer.json shipped in an HF upload, checked in the sandbox
     tokenizer_artifact = models.CharField(max_length=255, blank=True)
     # {"inputs": [{"name", "datatype", "shape"}], "outputs": [...]} with KServe v2 datatypes

@@ -29,7 +29,7 @@ STAGES = [s.value for s in ModelVersion.PIPELINE[1:-1]]  # scanning .. benchmark
 PIPELINE_TASK = "inference.pipeline.process_version"
 IMMUTABLE_FIELDS = frozenset({
     "version", "source_artifact", "source_sha256", "onnx_artifact", "onnx_sha256", "int8_artifact",
-    "signature", "opset", "parity", "optimization", "benchmark", "stages", "status",
+    "int4_artifact", "kind", "signature", "opset", "parity", "optimization", "benchmark", "stages", "status",
 })  # fmt: skip
 
 
@@ -114,7 +114,8 @@ def version_delete(*, version: ModelVersion) -> None:
     if version.status == ModelVersion.Status.READY:
         raise Conflict("Ready versions are immutable and cannot be deleted; upload a new version instead.")
     names = [version.source_artifact, version.example_inputs_artifact, version.onnx_artifact,
-             version.int8_artifact, version.pipeline_state.get("converted_bundle", "")]  # fmt: skip
+             version.int8_artifact, version.int4_artifact,
+             version.pipeline_state.get("converted_bundle", "")]  # fmt: skip
     organization = version.model.organization
     version.delete()
     transaction.on_commit(lambda: _delete_unreferenced(organization, names))
@@ -148,5 +149,5 @@ def _delete_unreferenced(organization, names: list[str]) -> None:
 
 def _references(name: str) -> Q:
     return (Q(source_artifact=name) | Q(example_inputs_artifact=name) | Q(onnx_artifact=name)
-            | Q(int8_artifact=name) | Q(pipeline_state__converted_bundle=name))  # fmt: skip
+            | Q(int8_artifact=name) | Q(int4_artifact=name) | Q(pipeline_state__converted_bundle=name))  # fmt: skip
 
