@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from accounts.pages import add_error, flash_error, org_required
 from accounts.tenancy import client_ip
 from core.errors import ApplicationError, NotFound
+from inference.runtime.llm_detect import SUPPORTED
 from marketplace.models import Model, ModelVersion, Plan
 from marketplace.selectors.catalog import catalog_license
 from marketplace.selectors.listings import (
@@ -143,6 +144,8 @@ def _version_context(request: HttpRequest, slug: str, version: str) -> dict:
 
 def _results_context(found: ModelVersion) -> dict:
     """What `_results.html` shows of a ready version: signature, sizes, parity, benchmark."""
+    if found.kind == ModelVersion.Kind.LLM:
+        return {"llm": _llm_card(found)}
     batches = (found.benchmark or {}).get("batches") or {}
     ordered = sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0)
     bars = [(f"batch {batch} {pct[:3]}", float(figures[pct]))
@@ -153,6 +156,24 @@ def _results_context(found: ModelVersion) -> dict:
         "batches": ordered, "int8": (found.optimization or {}).get("int8"), "parity": found.parity or {},
         "parity_outputs": sorted(((found.parity or {}).get("outputs") or {}).items()),
     }
+
+
+def _llm_card(found: ModelVersion) -> dict:
+    """A language model's card: parity of each variant and its size and speed at one stream."""
+    parity, benchmark = found.parity or {}, found.benchmark or {}
+    optimization, figures = found.optimization or {}, benchmark.get("variants") or {}
+    variants = [{"precision": precision, "served": precision == "fp32", **(optimization.get(precision) or {}),
+                 **(figures.get(precision) or {})} for precision in ("fp32", "int4")
+                if optimization.get(precision) or figures.get(precision)]  # fmt: skip
+    ttft = [(f"{v['precision']} first token", float(v["ttft_ms"])) for v in variants if v.get("ttft_ms") is not None]
+    count = (found.signature or {}).get("parameters")
+    parameters = f"{count:,}" + (f" ({count / 1e6:.1f} M)" if count >= 10**6 else "") if isinstance(count, int) else "?"
+    family = (found.signature or {}).get("family")
+    family_name = next((name for key, name in SUPPORTED.values() if key == family), family)
+    return {"signature": found.signature or {}, "family": family_name, "parameters": parameters,
+            "parity": parity, "fp32": parity.get("fp32") or {},
+            "int4": parity.get("int4"), "variants": variants, "prompt_tokens": benchmark.get("prompt_tokens"),
+            "ttft_chart": bar_figure(title="Time to first token at one stream (milliseconds)", bars=ttft)}  # fmt: skip
 
 
 @org_required

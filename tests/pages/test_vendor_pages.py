@@ -142,3 +142,62 @@ def test_suspension_needs_a_reason_for_the_vendor(client, vendor, staff):
     assert "Give the vendor a reason" in response.content.decode()
     model.refresh_from_db()
     assert model.status == "published"
+
+
+def _ready_llm_version(model):
+    """A ready language-model version with the figures the LLM pipeline stores (see llm_stages)."""
+    version = ready_version(model)
+    type(version).objects.filter(pk=version.pk).update(
+        kind="llm", int4_artifact=version.onnx_artifact, int4_sha256="0" * 64, int4_size=270_000,
+        signature={"kind": "llm", "architecture": "LlamaForCausalLM", "family": "llama", "context_length": 4096,
+                   "vocab_size": 32000, "eos_token_ids": [2], "has_chat_template": True, "parameters": 124_439_808},
+        parity={"kind": "generation", "passed": True, "prompts": 8, "new_tokens": 32,
+                "fp32": {"exact": True, "first_divergence": None, "tokenizer_exact": True},
+                "int4": {"token_agreement": 0.9102, "mean_abs_logit_diff": 0.0421, "positions": 256,
+                         "method": "teacher-forced over the fp32 greedy continuations"}},
+        optimization={"serving_layout": "genai_zip", "fp32": {"precision": "fp32", "size_bytes": 497_000_000},
+                      "int4": {"precision": "int4", "size_bytes": 121_000_000}},
+        benchmark={"kind": "generation", "prompt_tokens": 128, "new_tokens": 32, "runs": 3, "variants": {
+            "fp32": {"ttft_ms": 41.25, "decode_tokens_per_s": 63.4, "size_bytes": 497_000_000, "precision": "fp32"},
+            "int4": {"ttft_ms": 29.5, "decode_tokens_per_s": 118.2, "size_bytes": 121_000_000, "precision": "int4"}}},
+    )
+    return version
+
+
+def test_language_model_version_page_shows_parity_parameters_context_and_both_variants(client, vendor):
+    client.force_login(vendor.user)
+    model = Model.objects.create(organization=vendor.organization, slug="chat", name="Chat")
+    _ready_llm_version(model)
+    html = client.get("/vendor/models/chat/versions/1.0.0/").content.decode()
+    assert 'data-testid="llm-card"' in html and "FP32" not in html  # no tensor signature table
+    assert "124,439,808 (124.4 M)" in html and "4096 tokens" in html
+    assert "fp32 generates token for token what transformers generates" in html
+    assert "8 prompts × 32 new tokens" in html
+    assert "<strong>91%</strong> token agreement with fp32 (0.9102)" in html and "<strong>0.0421</strong>" in html
+    rows = html.split('data-testid="llm-variants"')[1]
+    assert '<tr data-precision="fp32"><td>served</td><td>fp32</td><td class="num">474.0\xa0MB</td>' in rows
+    assert '<tr data-precision="int4"><td>offered option</td><td>int4</td>' in rows
+    assert "29.50" in rows and "118.2" in rows and "41.25" in rows and "63.4" in rows
+    assert "int4 first token" in html  # the time-to-first-token chart
+
+
+def test_language_model_card_arrives_with_the_poll_that_sees_the_pipeline_end(client, vendor):
+    client.force_login(vendor.user)
+    model = Model.objects.create(organization=vendor.organization, slug="chat", name="Chat")
+    _ready_llm_version(model)
+    html = client.get("/vendor/models/chat/versions/1.0.0/timeline/?live=1", HTTP_HX_REQUEST="true").content.decode()
+    assert '<div id="version-results" hx-swap-oob="true">' in html and 'data-testid="llm-card"' in html
+    assert "hx-trigger" not in html
+
+
+def test_language_model_that_fails_parity_shows_the_diverging_prompt_and_token(client, vendor):
+    client.force_login(vendor.user)
+    model = Model.objects.create(organization=vendor.organization, slug="chat", name="Chat")
+    version = _ready_llm_version(model)
+    type(version).objects.filter(pk=version.pk).update(status="failed", failure={
+        "stage": "validating", "code": "generation_parity_failed",
+        "reason": "prompt 3 ('Once upon a time there was a') first differs at generated token 17",
+        "hint": "Check that the checkpoint loads in transformers"})
+    html = client.get("/vendor/models/chat/versions/1.0.0/").content.decode()
+    assert "Failed at validating" in html and "first differs at generated token 17" in html
+    assert 'data-testid="llm-card"' not in html  # no card for a version that is not ready
