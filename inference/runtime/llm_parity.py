@@ -56,12 +56,16 @@ def generation_parity(source: str, built: str, new_tokens: int = NEW_TOKENS) -> 
     """Sandbox entry point: transformers on ``source`` vs ONNX Runtime GenAI on ``built``."""
     import onnxruntime_genai as og
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(
         source, use_safetensors=True, trust_remote_code=False, local_files_only=True, dtype=torch.float32,
     ).eval()  # fmt: skip
+    # generate() fills every option left unset from the vendor's generation_config.json
+    # (repetition penalties, banned n-grams ...); parity compares the models, so neither side
+    # may bend the logits.
+    model.generation_config = GenerationConfig()
     eos = stop_token_ids(built)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     prompts = [list(tokenizer(text).input_ids) for text in PROMPTS]
@@ -128,7 +132,7 @@ def _hf_greedy(model: Any, ids: list[int], new_tokens: int, eos: list[int], pad:
 
 def _og_greedy(og: Any, model: Any, ids: list[int], new_tokens: int) -> list[int]:
     params = og.GeneratorParams(model)
-    params.set_search_options(do_sample=False, num_beams=1, repetition_penalty=1.0,
+    params.set_search_options(do_sample=False, num_beams=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
                               max_length=len(ids) + new_tokens, min_length=len(ids) + new_tokens)  # fmt: skip
     generator = og.Generator(model, params)
     generator.append_tokens(ids)

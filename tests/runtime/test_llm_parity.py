@@ -3,6 +3,7 @@ says which prompt and which generated token; an unfaithful build fails with exac
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 
 from inference.runtime import llm_build, llm_steps
 from inference.runtime.errors import ParityFailed
-from inference.runtime.llm_parity import PROMPTS, _og_greedy, first_divergence, int4_agreement
+from inference.runtime.llm_parity import (
+    PROMPTS,
+    _og_greedy,
+    first_divergence,
+    generation_parity,
+    int4_agreement,
+)
 from tests.llm_models import build_causal_lm
 
 pytestmark = pytest.mark.slow
@@ -88,3 +95,24 @@ def test_int4_agreement_is_measured_teacher_forced_against_the_fp32_continuation
     assert quantised["positions"] == len(PROMPTS) * 32
     assert 0.0 < quantised["token_agreement"] < 1.0 and quantised["mean_abs_logit_diff"] > 0.0
     assert "teacher-forced" in quantised["method"]
+
+
+def test_the_vendors_generation_defaults_do_not_bend_the_comparison(tmp_path):
+    """transformers' generate() fills unset options from generation_config.json; a repetition
+    penalty and banned n-grams there would change its output but not the model's."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source = build_causal_lm("llama", tmp_path)
+    config = json.loads((source / "generation_config.json").read_text())
+    config.update(repetition_penalty=1.5, no_repeat_ngram_size=2)
+    (source / "generation_config.json").write_text(json.dumps(config))
+    llm_build.build(str(source), str(tmp_path / "fp32"), "fp32")
+    result = generation_parity(str(source), str(tmp_path / "fp32"))
+    assert result["exact"], result["first_divergence"]
+    model = AutoModelForCausalLM.from_pretrained(str(source)).eval()  # with the vendor's defaults
+    bent = []
+    for sequence, start in zip(result["sequences"], result["prompt_lengths"], strict=True):
+        out = model.generate(torch.tensor([sequence[:start]]), max_new_tokens=32, min_new_tokens=32)
+        bent.append(out[0, start:].tolist() != sequence[start:])
+    assert any(bent)  # the defaults do bend generate(): left in, parity would have failed
