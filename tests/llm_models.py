@@ -15,6 +15,7 @@ which is what a token-exact parity check needs. Builds are deterministic for a g
 
 from __future__ import annotations
 
+import atexit
 import json
 import random
 import shutil
@@ -115,6 +116,7 @@ def cached_causal_lm_zip(family: str, *, sharded: bool = False) -> Path:
     key = (family, sharded)
     if key not in _CACHE or not _CACHE[key].exists():
         root = Path(tempfile.mkdtemp(prefix="mb-llm-fixture-"))
+        atexit.register(shutil.rmtree, root, True)
         folder = build_causal_lm(family, root, sharded=sharded)
         _CACHE[key] = zip_folder(folder, root / f"{folder.name}.zip")
     return _CACHE[key]
