@@ -4,6 +4,8 @@ A `License` row is one immutable revision; a change makes a new row with the nex
 number and the previous one stops being current. Acceptances point at the exact revision.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -125,6 +127,7 @@ class Plan(models.Model):
         CALL = "call"
         THOUSAND_UNITS = "1k_units"
         COMPUTE_SECOND = "compute_second"
+        TOKENS = "1m_tokens", "Million tokens (input and output priced apart)"
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="plans")
     name = models.CharField(max_length=80)
@@ -135,6 +138,10 @@ class Plan(models.Model):
     monthly_fee_minor = models.PositiveIntegerField(default=0)
     included_calls = models.PositiveIntegerField(default=0)
     overage_price_minor = models.PositiveIntegerField(default=0)
+    # Token plans (unit 1m_tokens): minor units per million prompt / completion tokens, with
+    # four decimals because LLM prices go below a cent per million ($0.075/M = 7.5000).
+    input_price_per_million_minor = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
+    output_price_per_million_minor = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal(0))
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
