@@ -1,0 +1,106 @@
+"""What a caller hands the engine, what it gets back, and the events it receives.
+
+Events are delivered by calling ``Request.on_event`` on the engine's own thread, in order, one
+request at a time. Every other stream waits while a callback runs, so it must be cheap and must
+not block: put the event on a queue (``queue.SimpleQueue.put``, ``loop.call_soon_threadsafe``)
+and return. A callback that raises ends its request with reason "error".
+
+Per request: one ``TokenEvent`` for every generated token (including an end-of-sequence token
+that ends it), then exactly one ``FinishedEvent``. The completion text is the concatenation of
+every ``TokenEvent.text``; ``completion_tokens`` is the number of ``TokenEvent``s. Text is held
+back while it could still become a stop string or ends inside a character, and released with a
+later token; the last token of a request carries whatever is left. A cancelled or failed
+request drops what was held back (at most the start of a stop string or a partial character).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .sampling import SamplingParams
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """One generated token. ``text`` is the new text it releases (often "": see above)."""
+
+    token_id: int
+    text: str
+    kind: Literal["token"] = "token"
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedEvent:
+    """The last event of a request.
+
+    ``reason``: "stop" (an end-of-sequence token or a stop string), "length" (max_new_tokens or
+    the context was reached), "cancelled" (``Handle.cancel``), "error" (``error`` says why, in
+    words safe to show the caller: never prompt text).
+    """
+
+    reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    error: str | None = None
+    kind: Literal["finished"] = "finished"
+
+
+Event = TokenEvent | FinishedEvent
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation. Checked by ``Engine.submit`` (ValueError), not here.
+
+    ``max_new_tokens=None`` generates until a stop or the engine's max_length. ``min_new_tokens``
+    holds off end-of-sequence ids until that many tokens were generated (stop strings still stop).
+    Sampling: greedy when ``do_sample`` is False or ``temperature`` is 0, else temperature, then
+    ``top_k`` (0 = no limit), then ``top_p``, drawn with ``numpy.random.default_rng(seed)``
+    (``seed=None``: fresh entropy); see sampling.py. ``fairness_key`` groups requests (e.g. the
+    buyer organization): waiting requests are admitted round-robin across keys.
+    """
+
+    prompt_ids: Sequence[int]
+    on_event: Callable[[Event], None]
+    max_new_tokens: int | None = None
+    min_new_tokens: int = 0
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+    do_sample: bool = True
+    stop: Sequence[str] = ()
+    fairness_key: Hashable = None
+
+    def sampling(self) -> SamplingParams:
+        """The validated sampling parameters (ValueError if they are not)."""
+        return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=self.seed,
+                              do_sample=self.do_sample)  # fmt: skip
+
+
+class Handle:
+    """Returned by ``Engine.submit``. ``cancel`` is safe from any thread, any number of times."""
+
+    def __init__(self, cancel: Callable[[Handle], None]) -> None:
+        self._cancel = cancel
+        self._finished = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop generating: the request finishes with reason "cancelled" within one engine step
+        (unless it finished first), reporting the tokens generated so far."""
+        if not self._finished.is_set():
+            self._cancel(self)
+
+    @property
+    def done(self) -> bool:
+        """True once the FinishedEvent was delivered."""
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the FinishedEvent was delivered; False on timeout."""
+        return self._finished.wait(timeout)
