@@ -59,7 +59,8 @@ class InvoiceLine(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.USAGE)
     description = models.CharField(max_length=300, blank=True)
     quantity = models.DecimalField(max_digits=20, decimal_places=6, default=0)
-    unit_amount_decimal = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    # Twelve places, as Stripe's unit_amount_decimal: a per-token price is 10^-6 of a per-million one.
+    unit_amount_decimal = models.DecimalField(max_digits=24, decimal_places=12, default=0)
     amount_minor = models.BigIntegerField(default=0)
     stripe_line_id = models.CharField(max_length=64, blank=True)
 

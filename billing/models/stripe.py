@@ -22,18 +22,24 @@ class StripeCustomer(models.Model):
 
 
 class StripePrice(models.Model):
-    """A plan's Stripe Product, Meter and metered Price (plus a licensed Price for a monthly fee).
+    """A plan's Stripe Product, Meter and metered Price in one billed dimension (plus, on the first
+    dimension, a licensed Price for a monthly fee). A plan priced by one number has one row
+    (`default`); a token plan has two (`input_tokens`, `output_tokens`).
 
-    Each plan gets its own meter in its plan's dimension: Stripe aggregates a meter per customer,
-    so two prices on one meter would each bill the customer's whole usage of both."""
+    Each plan and dimension gets its own meter: Stripe aggregates a meter per customer, so two
+    prices on one meter would each bill the customer's whole usage of both."""
 
-    plan = models.OneToOneField(Plan, on_delete=models.PROTECT, related_name="stripe_price")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="stripe_prices")
+    dimension = models.CharField(max_length=16, default="default")
     product_id = models.CharField(max_length=64)
     meter_id = models.CharField(max_length=64, unique=True)
     event_name = models.CharField(max_length=100, unique=True)
     price_id = models.CharField(max_length=64, unique=True)
     fee_price_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "dimension"], name="one_stripe_price_per_dimension")]
 
     def __str__(self) -> str:
         return self.price_id
@@ -79,8 +85,8 @@ class StripeEvent(models.Model):
 
 
 class UsageWindow(models.Model):
-    """One meter event: a buyer's usage of one plan in one hour (seq 0), or a reconciliation
-    correction for that hour (seq 1, 2, ...). The identifier never changes, so a resend after a
+    """One meter event: a buyer's usage of one plan's dimension in one hour (seq 0), or a
+    reconciliation correction for that hour (seq 1, 2, ...). The identifier never changes, so a resend after a
     lost answer is recognised by Stripe as the same event."""
 
     class State(models.TextChoices):
@@ -91,6 +97,7 @@ class UsageWindow(models.Model):
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="usage_windows")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="usage_windows")
+    dimension = models.CharField(max_length=16, default="default")
     hour = models.DateTimeField()
     seq = models.PositiveIntegerField(default=0)
     quantity = models.DecimalField(max_digits=20, decimal_places=6)
@@ -104,8 +111,8 @@ class UsageWindow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "plan", "hour", "seq"],
-                                               name="one_usage_window_per_hour_seq")]
+        constraints = [models.UniqueConstraint(fields=["organization", "plan", "dimension", "hour", "seq"],
+                                               name="one_usage_window_per_dimension_hour_seq")]
         ordering = ["hour", "seq"]
 
     def __str__(self) -> str:

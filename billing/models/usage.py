@@ -29,7 +29,10 @@ class UsageEvent(models.Model):
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="usage_events")
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="usage_events")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="usage_events")
-    units = models.PositiveBigIntegerField(help_text="tensor elements sent (tokens for text models)")
+    units = models.PositiveBigIntegerField(help_text="tensor elements sent; for a language model, input + output tokens")
+    # Language models: the prompt and completion tokens of the call, billed apart by token plans.
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
     compute_ms = models.DecimalField(max_digits=12, decimal_places=3)
     # Minor units (cents) with four decimals: per-element and per-millisecond prices are
     # fractions of a cent per call and must add up exactly on the invoice.

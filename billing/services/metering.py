@@ -5,6 +5,10 @@
     except: usage_release(reservation=reservation); raise     # platform failure: not billed
     event = usage_commit(reservation=reservation, version=..., compute_ms=...)
 
+Language models pass `tokens=(prompt_tokens, max_tokens)` to the reservation, which holds the
+price of both against the spend caps, and the tokens actually used to the commit, which
+records them and gives the unused part back (`input_tokens=`, `output_tokens=`).
+
 The owner of a model calling it is not billed and reserves nothing (entitlement None).
 """
 
@@ -17,34 +21,21 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import redis
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Organization
+from accounts.models import ApiKey, Organization
 from billing import pricing, quota
 from billing.models import Notification, UsageEvent
 from billing.selectors.usage import ledger_amount, ledger_calls, limits_for
+from billing.services.alerts import Limited, alert_if_crossed, notification_raise, settled
 from billing.services.ledger import ledger_append
 from core.errors import PaymentRequired, QuotaExceeded, ServiceUnavailable
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
 
 log = logging.getLogger(__name__)
-THRESHOLDS = (80, 100)
-
-
-@dataclass
-class Limited:
-    """A limited counter of a reservation, for the 80%/100% alerts."""
-
-    kind: str  # Notification.Kind
-    subject: str
-    period: str
-    limit: int
-    after: int
-    delta: int
-    label: str
+# notification_raise moved to billing.services.alerts; inference.serving.quarantine imports it from here.
+__all__ = ["Limited", "Reservation", "notification_raise", "usage_commit", "usage_release", "usage_reserve"]
 
 
 @dataclass
@@ -58,6 +49,8 @@ class Reservation:
     calls_before: int
     estimate_minor: Decimal
     quota_remaining: int | None
+    input_tokens: int = 0  # reserved: the prompt
+    output_tokens: int = 0  # reserved: the most the call may produce (max_tokens)
     taken: quota.Taken = field(default_factory=quota.Taken)
     spend_keys: list[str] = field(default_factory=list)
     spend_deltas: list[int] = field(default_factory=list)
@@ -70,6 +63,7 @@ class Reservation:
             "api_key_id": self.api_key_id, "model_id": self.model_id, "plan_id": self.plan.pk,
             "units": self.units, "calls_before": self.calls_before,
             "estimate_minor": str(self.estimate_minor), "quota_remaining": self.quota_remaining,
+            "tokens": [self.input_tokens, self.output_tokens],
             "taken": [self.taken.keys, self.taken.deltas, self.taken.values],
             "spend": [self.spend_keys, self.spend_deltas],
             "limited": [vars(x) for x in self.limited],
@@ -78,12 +72,14 @@ class Reservation:
     @classmethod
     def from_json(cls, data: dict) -> Reservation:
         keys, deltas, values = data["taken"]
+        input_tokens, output_tokens = data.get("tokens") or (0, 0)  # absent in ones queued before tokens
         return cls(
             request_id=data["request_id"], organization_id=data["organization_id"],
             api_key_id=data["api_key_id"], model_id=data["model_id"],
             plan=Plan.objects.get(pk=data["plan_id"]), units=data["units"],
             calls_before=data["calls_before"], estimate_minor=Decimal(data["estimate_minor"]),
-            quota_remaining=data["quota_remaining"], taken=quota.Taken(keys, deltas, values),
+            quota_remaining=data["quota_remaining"], input_tokens=input_tokens, output_tokens=output_tokens,
+            taken=quota.Taken(keys, deltas, values),
             spend_keys=data["spend"][0], spend_deltas=data["spend"][1],
             limited=[Limited(**x) for x in data["limited"]],
         )
@@ -101,12 +97,17 @@ def _ttl(until: datetime, now: datetime) -> int:
 
 def usage_reserve(
     *, request_id: str, organization: Organization, api_key: ApiKey | None, model: Model,
-    entitlement: Entitlement | None, units: int,
+    entitlement: Entitlement | None, units: int, tokens: tuple[int, int] | None = None,
 ) -> Reservation | None:
-    """Reserve one call against every quota and spend cap; None when the call is not billable."""
+    """Reserve one call against every quota and spend cap; None when the call is not billable.
+
+    `tokens` is (prompt tokens, max output tokens) for a language model. A token plan called
+    without it (a text encoder through /v2) counts its `units` as input tokens."""
     if entitlement is None:
         return None
     plan = entitlement.plan
+    if tokens is None:
+        tokens = (units, 0) if pricing.is_token_plan(plan) else (0, 0)
     now = timezone.now()
     m_start, m_end, month = _month(now)
     limits = limits_for(organization=organization, api_key=api_key)
@@ -146,7 +147,7 @@ def usage_reserve(
         raise ServiceUnavailable("Usage accounting is unavailable; retry shortly.") from None
 
     calls_before = taken.values[0] - 1 if calls and calls[0].key.startswith("mb:q:ent:") else 0
-    estimate = pricing.estimate_call(plan=plan, units=units, calls_before=calls_before)
+    estimate = pricing.estimate_call(plan=plan, units=units, calls_before=calls_before, tokens=tokens)
     spend: list[quota.Counter] = []
     spend_limited: list[tuple[int, str, str, str, str]] = []
     for scope, row in (("org", limits.org), ("key", limits.key)):
@@ -184,7 +185,7 @@ def usage_reserve(
         request_id=request_id, organization_id=organization.pk, api_key_id=api_key.pk if api_key else None,
         model_id=model.pk, plan=plan, units=units, calls_before=calls_before, estimate_minor=estimate,
         quota_remaining=max(0, min(remaining)) if remaining else None,
-        taken=quota.Taken(taken.keys + spent.keys, taken.deltas + spent.deltas, taken.values + spent.values),
+        input_tokens=tokens[0], output_tokens=tokens[1], taken=quota.Taken(taken.keys + spent.keys, taken.deltas + spent.deltas, taken.values + spent.values),
         spend_keys=spent.keys, spend_deltas=spent.deltas,
     )
     for index, kind, subject, period, label in limited:
@@ -201,25 +202,36 @@ def usage_release(*, reservation: Reservation | None) -> None:
         quota.release(reservation.taken)
 
 
-def usage_commit(*, reservation: Reservation, version: ModelVersion, compute_ms: float) -> UsageEvent:
-    """Record the call in the ledger (idempotent per request id) and settle the reservation."""
+def usage_commit(*, reservation: Reservation, version: ModelVersion, compute_ms: float,
+                 input_tokens: int = 0, output_tokens: int = 0) -> UsageEvent:
+    """Record the call in the ledger (idempotent per request id) and settle the reservation.
+
+    With tokens, the call's units are input + output tokens and a token plan bills them at its
+    two prices; without, the reserved units (and reserved tokens) are what is billed."""
     plan = reservation.plan
-    amount = pricing.price_call(plan=plan, units=reservation.units, compute_ms=compute_ms,
-                                calls_before=reservation.calls_before)
+    if input_tokens or output_tokens:
+        units = input_tokens + output_tokens
+    else:
+        units, input_tokens, output_tokens = reservation.units, reservation.input_tokens, reservation.output_tokens
+    amount = pricing.price_call(plan=plan, units=units, compute_ms=compute_ms, calls_before=reservation.calls_before,
+                                input_tokens=input_tokens, output_tokens=output_tokens)
+    actual = pricing.to_scaled(amount)
     try:
-        event = _record(reservation=reservation, version=version, compute_ms=compute_ms, amount=amount)
+        event = _record(reservation=reservation, version=version, compute_ms=compute_ms, amount=amount,
+                        units=units, tokens=(input_tokens, output_tokens), actual_scaled=actual)
     except IntegrityError:  # the same request recorded before (a retried commit): keep the first
         return UsageEvent.objects.get(request_id=reservation.request_id)
-    actual = pricing.to_scaled(amount)
+    # Settle by actual minus reserved: the unused part of max_tokens goes back to the caps.
     quota.adjust(reservation.spend_keys, [actual - d for d in reservation.spend_deltas])
     return event
 
 
-def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: float, amount: Decimal) -> UsageEvent:
+def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: float, amount: Decimal, units: int,
+            tokens: tuple[int, int], actual_scaled: int) -> UsageEvent:
     event = UsageEvent(
         request_id=reservation.request_id, organization_id=reservation.organization_id,
         api_key_id=reservation.api_key_id, model_id=reservation.model_id, version=version,
-        plan=reservation.plan, units=reservation.units,
+        plan=reservation.plan, units=units, input_tokens=tokens[0], output_tokens=tokens[1],
         compute_ms=Decimal(str(round(compute_ms, 3))), amount_minor=amount, currency=reservation.plan.currency,
     )
     # The event and the alerts it triggers, together; and a savepoint when the caller is in a
@@ -227,48 +239,5 @@ def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: floa
     with transaction.atomic():
         ledger_append(event)
         for limit in reservation.limited:
-            _alert_if_crossed(organization_id=reservation.organization_id, limit=limit)
+            alert_if_crossed(organization_id=reservation.organization_id, limit=settled(limit, actual_scaled))
     return event
-
-
-def _alert_if_crossed(*, organization_id: int, limit: Limited) -> None:
-    # Counters are atomic, so exactly one call crosses each threshold (no query per call).
-    before = limit.after - limit.delta
-    for pct in THRESHOLDS:
-        mark = limit.limit * pct / 100
-        if before < mark <= limit.after or (pct == 100 and before < limit.limit <= limit.after):
-            notification_raise(
-                organization_id=organization_id, kind=limit.kind, subject=limit.subject,
-                period=limit.period, threshold=pct,
-                message=f"Usage reached {pct}% of the {limit.label} for {limit.period}.",
-            )
-
-
-def notification_raise(
-    *, organization_id: int | None, kind: str, subject: str, period: str, threshold: int, message: str,
-) -> Notification | None:
-    """Record an alert once (unique per subject, period, threshold); email it when configured."""
-    with transaction.atomic():
-        notification, created = Notification.objects.get_or_create(
-            kind=kind, subject=subject, period=period, threshold=threshold,
-            defaults={"organization_id": organization_id, "message": message},
-        )
-    if created and settings.BILLING_ALERT_EMAILS:
-        transaction.on_commit(lambda: _email(notification))
-    return notification if created else None
-
-
-def _email(notification: Notification) -> None:
-    if notification.organization_id is None:
-        from accounts.models import User
-
-        recipients = list(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
-    else:
-        recipients = list(
-            Membership.objects.filter(organization_id=notification.organization_id,
-                                      role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])
-            .values_list("user__email", flat=True)
-        )
-    if recipients:
-        send_mail("Modelbay usage alert", notification.message, None, recipients, fail_silently=True)
-        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())

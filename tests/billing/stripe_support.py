@@ -50,6 +50,18 @@ def call(persona, entitlement: Entitlement, *, units: int = 4, compute_ms: float
     return usage_commit(reservation=reservation, version=version, compute_ms=compute_ms)
 
 
+def token_call(persona, entitlement: Entitlement, *, prompt: int, max_tokens: int, produced: int,
+               request_id: str | None = None) -> UsageEvent:
+    """One language-model call recorded the way the LLM gateway records it: reserve the prompt
+    plus max_tokens, then commit the tokens actually produced."""
+    reservation = usage_reserve(request_id=request_id or uuid.uuid4().hex, organization=persona.organization,
+                                api_key=persona.api_key, model=entitlement.model, entitlement=entitlement,
+                                units=prompt + max_tokens, tokens=(prompt, max_tokens))
+    version = ModelVersion.objects.filter(model=entitlement.model).first()
+    return usage_commit(reservation=reservation, version=version, compute_ms=12.5, input_tokens=prompt,
+                        output_tokens=produced)
+
+
 def later():
     return timezone.now() + LATER
 
