@@ -29,11 +29,13 @@ def usage_by_day(*, organization: Organization, since: datetime, until: datetime
     rows = (UsageEvent.objects.filter(organization=organization, created_at__gte=since, created_at__lt=until)
             .annotate(day=TruncDay("created_at")).values("day", "model_id", "currency")
             .annotate(calls=Count("id"), units=Sum("units"), compute_ms=Sum("compute_ms"),
+                      input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
                       amount_minor=Sum("amount_minor")).order_by("day", "model_id"))
     from marketplace.models import Model
 
     names = {m.pk: m.full_name for m in Model.objects.filter(pk__in={r["model_id"] for r in rows})
              .select_related("organization")}
     return [{"day": r["day"].date().isoformat(), "model": names[r["model_id"]], "currency": r["currency"],
-             "calls": r["calls"], "units": r["units"], "compute_ms": str(r["compute_ms"]),
+             "calls": r["calls"], "units": r["units"], "input_tokens": r["input_tokens"],
+             "output_tokens": r["output_tokens"], "compute_ms": str(r["compute_ms"]),
              "amount_minor": str(r["amount_minor"])} for r in rows]  # exact decimals as strings

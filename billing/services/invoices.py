@@ -14,9 +14,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import Organization
+from billing import pricing
 from billing.models import Invoice, InvoiceLine, StripeCustomer, StripePrice
 from billing.selectors.quantities import line_amount, plan_quantities
-from billing.services.stripe_sync import plan_unit_price
 from billing.stripe_client import require_client
 from marketplace.models import Entitlement, Plan
 
@@ -95,16 +95,15 @@ def _invoice_store(*, stripe_id: str, values: dict[str, Any], lines: list[dict[s
 
 def local_invoice_lines(*, organization: Organization, period_start: datetime, period_end: datetime
                         ) -> list[dict[str, Any]]:
-    """The lines Stripe would bill for this usage: per plan's quantity, plus monthly fees."""
+    """The lines Stripe would bill for this usage: per plan dimension's quantity, plus monthly fees."""
     lines = []
     for row in plan_quantities(since=period_start, until=period_end, organization=organization):
-        plan = row["plan"]
-        price = plan_unit_price(plan)
+        plan, dimension, quantity = row["plan"], row["dimension"], row["quantity"]
+        price = pricing.unit_price(plan, dimension)
         lines.append({"model_id": plan.model_id, "plan": plan, "kind": InvoiceLine.Kind.USAGE,
-                      "description": f"{row['quantity'].normalize():f} x {plan.model.full_name} {plan.name} "
-                                     f"({plan.unit})",
-                      "quantity": row["quantity"], "unit_amount_decimal": Decimal(price),
-                      "amount_minor": line_amount(quantity=row["quantity"], unit_price_minor=price),
+                      "description": _usage_description(plan, dimension, quantity), "quantity": quantity,
+                      "unit_amount_decimal": price,
+                      "amount_minor": line_amount(quantity=quantity, unit_price_minor=price),
                       "currency": plan.currency.lower()})
     fees = (Entitlement.objects.filter(organization=organization, plan__kind=Plan.Kind.SUBSCRIPTION,
                                        plan__monthly_fee_minor__gt=0, created_at__lt=period_end)
@@ -116,6 +115,16 @@ def local_invoice_lines(*, organization: Organization, period_start: datetime, p
                       "unit_amount_decimal": Decimal(plan.monthly_fee_minor), "amount_minor": plan.monthly_fee_minor,
                       "currency": plan.currency.lower()})
     return lines
+
+
+def _usage_description(plan: Plan, dimension: str, quantity: Decimal) -> str:
+    name = f"{plan.model.full_name} {plan.name}"
+    if dimension == pricing.DEFAULT:
+        return f"{quantity.normalize():f} x {name} ({plan.unit})"
+    per_million = pricing.unit_price(plan, dimension) * pricing.MILLION
+    what = dimension.replace("_", " ")  # "input tokens"
+    return (f"{int(quantity):,} {what} x {name} (at {per_million.normalize():f} {plan.currency.lower()} "
+            f"cents per 1M {what})")
 
 
 @transaction.atomic

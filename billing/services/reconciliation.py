@@ -1,6 +1,6 @@
 """Reconciliation: our ledger against Stripe's meter totals, hour by hour, and the fixes.
 
-Per buyer x plan meter x closed hour in the look-back range:
+Per buyer x plan dimension (meter) x closed hour in the look-back range:
 - equal: every window of the hour is confirmed (also a pending one whose answer was lost);
 - Stripe has less: the hour's unsent windows are superseded (never sent again) and one
   correction event for the difference is sent, with a new identifier inside the same hour;
@@ -32,6 +32,7 @@ from billing.services.usage_sync import (
 from billing.stripe_client import require_client, stripe_enabled
 
 log = logging.getLogger(__name__)
+Meter = tuple[int, int, str]  # (organization id, plan id, billed dimension)
 
 
 def _stripe_hours(*, price: StripePrice, customer: StripeCustomer, since: datetime, until: datetime
@@ -43,29 +44,32 @@ def _stripe_hours(*, price: StripePrice, customer: StripeCustomer, since: dateti
             for s in summaries.auto_paging_iter()}
 
 
-def _fix_hour(*, organization_id: int, plan_id: int, hour: datetime, missing: Decimal, timestamp: int,
-              now: datetime) -> bool:
-    UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id, hour=hour,
-                               state=UsageWindow.State.PENDING).update(state=UsageWindow.State.SUPERSEDED)
-    seq = (UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id, hour=hour)
-           .aggregate(m=Max("seq"))["m"])
+def _fix_hour(*, meter: Meter, hour: datetime, missing: Decimal, timestamp: int, now: datetime) -> bool:
+    organization_id, plan_id, dimension = meter
+    hour_windows = UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id, dimension=dimension,
+                                              hour=hour)
+    hour_windows.filter(state=UsageWindow.State.PENDING).update(state=UsageWindow.State.SUPERSEDED)
+    seq = hour_windows.aggregate(m=Max("seq"))["m"]
     seq = 0 if seq is None else seq + 1
     window = UsageWindow.objects.create(
-        organization_id=organization_id, plan_id=plan_id, hour=hour, seq=seq, quantity=missing,
-        timestamp=timestamp,
-        identifier=window_identifier(organization_id=organization_id, plan_id=plan_id, hour=hour, seq=seq))
+        organization_id=organization_id, plan_id=plan_id, dimension=dimension, hour=hour, seq=seq,
+        quantity=missing, timestamp=timestamp,
+        identifier=window_identifier(organization_id=organization_id, plan_id=plan_id, hour=hour, seq=seq,
+                                     dimension=dimension))
     try:
         return window_send(window=window, now=now)
     except stripe.StripeError:
         return False  # stays pending; usage sync sends it with the same identifier
 
 
-def reconcile_meter(*, run: ReconciliationRun, organization_id: int, plan_id: int,
-                    local: dict[datetime, tuple[Decimal, int]], now: datetime) -> None:
-    """`local`: hour -> (quantity, time of the hour's last event), from the ledger."""
+def reconcile_meter(*, run: ReconciliationRun, meter: Meter, local: dict[datetime, tuple[Decimal, int]],
+                    now: datetime) -> None:
+    """`meter`: (organization, plan, dimension); `local`: hour -> (quantity, time of the hour's
+    last event), from the ledger."""
+    organization_id, plan_id, dimension = meter
     customer = StripeCustomer.objects.filter(organization_id=organization_id).first()
-    price = StripePrice.objects.filter(plan_id=plan_id).first()
-    with meter_lock(organization_id=organization_id, plan_id=plan_id):
+    price = StripePrice.objects.filter(plan_id=plan_id, dimension=dimension).first()
+    with meter_lock(organization_id=organization_id, plan_id=plan_id, dimension=dimension):
         if customer is None or price is None:
             remote: dict[datetime, Decimal] = {}
         else:
@@ -73,16 +77,17 @@ def reconcile_meter(*, run: ReconciliationRun, organization_id: int, plan_id: in
         for hour in sorted(set(local) | {h for h, v in remote.items() if v}):
             (ours, last), theirs = local.get(hour, (Decimal(0), 0)), remote.get(hour, Decimal(0))
             run.checked += 1
-            windows = UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id, hour=hour)
+            windows = UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id,
+                                                 dimension=dimension, hour=hour)
             if ours == theirs:
                 windows.filter(state__in=[UsageWindow.State.PENDING, UsageWindow.State.SENT]).update(
                     state=UsageWindow.State.CONFIRMED)
                 continue
-            diff = {"organization_id": organization_id, "plan_id": plan_id, "hour": hour.isoformat(),
+            diff = {"organization_id": organization_id, "plan_id": plan_id, "dimension": dimension,
+                    "hour": hour.isoformat(),
                     "local": str(ours), "stripe": str(theirs), "difference": str(ours - theirs)}
             if ours > theirs and customer is not None and price is not None:
-                fixed = _fix_hour(organization_id=organization_id, plan_id=plan_id, hour=hour,
-                                  missing=ours - theirs, timestamp=last, now=now)
+                fixed = _fix_hour(meter=meter, hour=hour, missing=ours - theirs, timestamp=last, now=now)
                 diff["action"] = "sent correction" if fixed else "correction pending"
                 run.fixed += fixed
             elif ours > theirs:
@@ -105,15 +110,15 @@ def reconciliation_run(*, now: datetime | None = None, hours: int | None = None)
         return run
     try:
         usage_sync(now=now)  # send what is due first, so only real gaps remain
-        local: dict[tuple[int, int], dict[datetime, tuple[Decimal, int]]] = defaultdict(dict)
+        local: dict[Meter, dict[datetime, tuple[Decimal, int]]] = defaultdict(dict)
         for row in hourly_quantities(since=start, until=end):
             # A correction carries the hour's last usage time: inside the hour, never in the future.
-            local[(row["organization_id"], row["plan_id"])][row["hour"]] = (row["quantity"],
-                                                                            int(row["last"].timestamp()))
+            meter = (row["organization_id"], row["plan_id"], row["dimension"])
+            local[meter][row["hour"]] = (row["quantity"], int(row["last"].timestamp()))
         sent = (UsageWindow.objects.filter(hour__gte=start, hour__lt=end)
-                .values_list("organization_id", "plan_id").distinct().order_by())
-        for key in set(local) | set(sent):
-            reconcile_meter(run=run, organization_id=key[0], plan_id=key[1], local=local.get(key, {}), now=now)
+                .values_list("organization_id", "plan_id", "dimension").distinct().order_by())
+        for meter in sorted(set(local) | set(sent)):
+            reconcile_meter(run=run, meter=meter, local=local.get(meter, {}), now=now)
         unresolved = [d for d in run.differences if d.get("action") != "sent correction"]
         run.status = ReconciliationRun.Status.DIFFERENCES if unresolved else ReconciliationRun.Status.OK
     except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.models import Organization
+from billing import pricing
 from billing.models import StripeCustomer, StripePrice, StripeSubscription
 from billing.stripe_client import require_client
 from marketplace.models import Entitlement, Plan
@@ -28,11 +29,6 @@ def idempotency_key(kind: str, row: Any) -> str:
 
 def _opts(key: str) -> dict[str, Any]:
     return {"idempotency_key": key}
-
-
-def plan_unit_price(plan: Plan) -> int:
-    """Minor units per billed quantity: per call / 1k units / compute second, or per overage call."""
-    return plan.overage_price_minor if plan.kind == Plan.Kind.SUBSCRIPTION else plan.unit_price_minor
 
 
 def customer_ensure(*, organization: Organization) -> StripeCustomer:
@@ -56,40 +52,58 @@ def store_once(model, lookup: dict[str, Any], **values: Any):
         return model.objects.get(**lookup)
 
 
-def plan_price_ensure(*, plan: Plan) -> StripePrice:
-    found = StripePrice.objects.filter(plan=plan).first()
+_DIMENSION_NAMES = {pricing.DEFAULT: "", pricing.INPUT_TOKENS: "input tokens", pricing.OUTPUT_TOKENS: "output tokens"}
+
+
+def plan_prices_ensure(*, plan: Plan) -> list[StripePrice]:
+    """Every billed dimension's Stripe objects of a plan (one for most plans, two for tokens)."""
+    return [plan_price_ensure(plan=plan, dimension=dimension) for dimension in pricing.dimensions(plan)]
+
+
+def plan_price_ensure(*, plan: Plan, dimension: str = pricing.DEFAULT) -> StripePrice:
+    """The Product, Meter and metered Price of one dimension of a plan. A token dimension has a
+    Product of its own, so the invoice line names it ("... input tokens"), and its meter counts
+    whole tokens at the per-million price / 10^6 (Stripe's meters take whole numbers only)."""
+    found = StripePrice.objects.filter(plan=plan, dimension=dimension).first()
     if found is not None:
         return found
     client = require_client()
-    product = client.v1.products.create(
-        {"name": f"{plan.model.full_name} — {plan.name}", "metadata": {"plan_id": str(plan.pk),
-                                                                     "model_id": str(plan.model_id)}},
-        _opts(idempotency_key("product", plan)),
-    )
-    event_name = f"modelbay_plan_{plan.pk}_{int(plan.created_at.timestamp())}"
+    # The default dimension sends what it sent before dimensions existed (same idempotency keys,
+    # same parameters), so a retry across this change replays Stripe's first answer.
+    suffix = "" if dimension == pricing.DEFAULT else f"-{dimension}"
+    tag = {} if dimension == pricing.DEFAULT else {"dimension": dimension}
+    what = _DIMENSION_NAMES[dimension]
+    product_params: dict[str, Any] = {
+        "name": f"{plan.model.full_name} — {plan.name}" + (f": {what}" if what else ""),
+        "metadata": {"plan_id": str(plan.pk), "model_id": str(plan.model_id), **tag}}
+    if what:
+        product_params["unit_label"] = "token"
+    product = client.v1.products.create(product_params, _opts(idempotency_key(f"product{suffix}", plan)))
+    event_name = f"modelbay_plan_{plan.pk}{suffix.replace('-', '_')}_{int(plan.created_at.timestamp())}"
     meter = client.v1.billing.meters.create(
-        {"display_name": f"{plan.model.full_name} {plan.name} ({plan.unit})", "event_name": event_name,
+        {"display_name": f"{plan.model.full_name} {plan.name} ({what or plan.unit})", "event_name": event_name,
          "default_aggregation": {"formula": "sum"},
          "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
          "value_settings": {"event_payload_key": "value"}},
-        _opts(idempotency_key("meter", plan)),
+        _opts(idempotency_key(f"meter{suffix}", plan)),
     )
     price = client.v1.prices.create(
-        {"currency": plan.currency.lower(), "product": product.id, "unit_amount_decimal": str(plan_unit_price(plan)),
+        {"currency": plan.currency.lower(), "product": product.id,
+         "unit_amount_decimal": format(pricing.unit_price(plan, dimension).normalize(), "f"),
          "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
-         "metadata": {"plan_id": str(plan.pk)}},
-        _opts(idempotency_key("price", plan)),
+         "metadata": {"plan_id": str(plan.pk), **tag}},
+        _opts(idempotency_key(f"price{suffix}", plan)),
     )
     fee_price_id = ""
-    if plan.kind == Plan.Kind.SUBSCRIPTION and plan.monthly_fee_minor:
+    if plan.kind == Plan.Kind.SUBSCRIPTION and plan.monthly_fee_minor and dimension == pricing.DEFAULT:
         fee = client.v1.prices.create(
             {"currency": plan.currency.lower(), "product": product.id, "unit_amount": plan.monthly_fee_minor,
              "recurring": {"interval": "month", "usage_type": "licensed"}, "metadata": {"plan_id": str(plan.pk)}},
             _opts(idempotency_key("fee-price", plan)),
         )
         fee_price_id = fee.id
-    return store_once(StripePrice, {"plan": plan}, product_id=product.id, meter_id=meter.id, event_name=event_name,
-                  price_id=price.id, fee_price_id=fee_price_id)
+    return store_once(StripePrice, {"plan": plan, "dimension": dimension}, product_id=product.id,
+                      meter_id=meter.id, event_name=event_name, price_id=price.id, fee_price_id=fee_price_id)
 
 
 def subscription_ensure(*, entitlement: Entitlement) -> StripeSubscription | None:
@@ -98,10 +112,9 @@ def subscription_ensure(*, entitlement: Entitlement) -> StripeSubscription | Non
     if found is not None or entitlement.plan.kind not in PAID_KINDS:
         return found
     customer = customer_ensure(organization=entitlement.organization)
-    price = plan_price_ensure(plan=entitlement.plan)
-    items: list[dict[str, Any]] = [{"price": price.price_id}]
-    if price.fee_price_id:
-        items.append({"price": price.fee_price_id, "quantity": 1})
+    prices = plan_prices_ensure(plan=entitlement.plan)
+    items: list[dict[str, Any]] = [{"price": price.price_id} for price in prices]
+    items += [{"price": price.fee_price_id, "quantity": 1} for price in prices if price.fee_price_id]
     sub = require_client().v1.subscriptions.create(
         {"customer": customer.stripe_id, "items": items,
          "metadata": {"entitlement_id": str(entitlement.pk), "plan_id": str(entitlement.plan_id)}},

@@ -1,8 +1,9 @@
 """Closed usage hours -> Stripe meter events, each sent under a fixed identifier.
 
-A window is one buyer x plan (meter) x hour. It is built once the hour ended (plus a grace for
-late commits), then sent; calls for one customer and meter go one at a time (a Redis lock),
-as Stripe asks. A 429/5xx/timeout leaves the window pending and the next run sends it again with
+A window is one buyer x plan dimension (meter) x hour: a plan priced by one number has one
+dimension, a token plan two (input and output tokens). It is built once the hour ended (plus a
+grace for late commits), then sent; calls for one customer and meter go one at a time (a Redis
+lock), as Stripe asks. A 429/5xx/timeout leaves the window pending and the next run sends it again with
 the same identifier, so Stripe counts it once. A window still pending 23 hours after its first
 attempt is never re-sent: past Stripe's 24 h dedupe horizon a resend could count twice, so the
 reconciliation decides from Stripe's totals.
@@ -20,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization
+from billing import pricing
 from billing.models import UsageWindow
 from billing.selectors.quantities import hourly_quantities
 from billing.services.stripe_sync import customer_ensure, plan_price_ensure
@@ -37,13 +39,17 @@ RESEND_HORIZON = timedelta(hours=23)
 MAX_EVENT_AGE = timedelta(days=35)
 
 
-def window_identifier(*, organization_id: int, plan_id: int, hour: datetime, seq: int) -> str:
-    return f"mbw-{organization_id}-{plan_id}-{int(hour.timestamp())}-{seq}"
+def window_identifier(*, organization_id: int, plan_id: int, hour: datetime, seq: int,
+                      dimension: str = pricing.DEFAULT) -> str:
+    """Windows of a plan's default dimension keep the identifiers they had before dimensions."""
+    part = "" if dimension == pricing.DEFAULT else f"{dimension}-"
+    return f"mbw-{organization_id}-{plan_id}-{part}{int(hour.timestamp())}-{seq}"
 
 
-def meter_lock(*, organization_id: int, plan_id: int, timeout: int = 300):
+def meter_lock(*, organization_id: int, plan_id: int, dimension: str = pricing.DEFAULT, timeout: int = 300):
     """Held while talking to Stripe about one customer's meter (sync and reconciliation)."""
-    return get_redis().lock(f"lock:billing:meter:{organization_id}:{plan_id}", timeout=timeout,
+    part = "" if dimension == pricing.DEFAULT else f":{dimension}"
+    return get_redis().lock(f"lock:billing:meter:{organization_id}:{plan_id}{part}", timeout=timeout,
                             blocking_timeout=timeout)
 
 
@@ -57,7 +63,7 @@ def closed_until(*, now: datetime, flush: bool = False) -> datetime:
 
 
 def windows_build(*, now: datetime, organization: Organization | None = None, flush: bool = False) -> int:
-    """Creates the first (seq 0) window of every closed hour with usage that has none yet."""
+    """Creates the first (seq 0) window of every closed hour and dimension with usage that has none yet."""
     until = closed_until(now=now, flush=flush)
     since = until - timedelta(hours=settings.BILLING_RECONCILE_LOOKBACK_HOURS)
     filters = {"organization": organization} if organization else {}
@@ -68,10 +74,10 @@ def windows_build(*, now: datetime, organization: Organization | None = None, fl
         try:
             with transaction.atomic():
                 UsageWindow.objects.create(
-                    organization_id=row["organization_id"], plan_id=row["plan_id"], hour=row["hour"], seq=0,
-                    quantity=row["quantity"], timestamp=int(row["last"].timestamp()),
+                    organization_id=row["organization_id"], plan_id=row["plan_id"], dimension=row["dimension"],
+                    hour=row["hour"], seq=0, quantity=row["quantity"], timestamp=int(row["last"].timestamp()),
                     identifier=window_identifier(organization_id=row["organization_id"], plan_id=row["plan_id"],
-                                                 hour=row["hour"], seq=0))
+                                                 hour=row["hour"], seq=0, dimension=row["dimension"]))
             created += 1
         except IntegrityError:  # built before; late usage in that hour is the reconciliation's job
             pass
@@ -84,7 +90,7 @@ def window_send(*, window: UsageWindow, now: datetime) -> bool:
             MAX_EVENT_AGE.total_seconds():
         return False  # unknown fate past the dedupe horizon: reconciliation decides
     customer = customer_ensure(organization=window.organization)
-    price = plan_price_ensure(plan=window.plan)
+    price = plan_price_ensure(plan=window.plan, dimension=window.dimension)
     UsageWindow.objects.filter(pk=window.pk, first_attempt_at__isnull=True).update(first_attempt_at=now)
     UsageWindow.objects.filter(pk=window.pk).update(attempts=F("attempts") + 1)
     try:
@@ -104,11 +110,12 @@ def window_send(*, window: UsageWindow, now: datetime) -> bool:
     return True
 
 
-def meter_send_pending(*, organization_id: int, plan_id: int, now: datetime) -> tuple[int, int]:
+def meter_send_pending(*, organization_id: int, plan_id: int, now: datetime,
+                       dimension: str = pricing.DEFAULT) -> tuple[int, int]:
     """Sends one customer's pending windows for one meter, in order; (sent, failed)."""
     sent = failed = 0
-    with meter_lock(organization_id=organization_id, plan_id=plan_id):
-        pending = UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id,
+    with meter_lock(organization_id=organization_id, plan_id=plan_id, dimension=dimension):
+        pending = UsageWindow.objects.filter(organization_id=organization_id, plan_id=plan_id, dimension=dimension,
                                              state=UsageWindow.State.PENDING).select_related("organization", "plan")
         for window in pending.order_by("hour", "seq"):
             try:
@@ -130,8 +137,9 @@ def usage_sync(*, organization: Organization | None = None, now: datetime | None
     if organization is not None:
         groups = groups.filter(organization=organization)
     sent = failed = 0
-    for org_id, plan_id in groups.values_list("organization_id", "plan_id").distinct().order_by():
-        s, f = meter_send_pending(organization_id=org_id, plan_id=plan_id, now=now)
+    meters = groups.values_list("organization_id", "plan_id", "dimension").distinct().order_by()
+    for org_id, plan_id, dimension in meters:
+        s, f = meter_send_pending(organization_id=org_id, plan_id=plan_id, dimension=dimension, now=now)
         sent, failed = sent + s, failed + f
     return {"built": built, "sent": sent, "failed": failed}
 

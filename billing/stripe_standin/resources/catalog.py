@@ -137,6 +137,9 @@ def create_price(app: StripeStandin, req: Req) -> dict[str, Any]:
                           param="product")
     if p.get("unit_amount_decimal") not in (None, ""):
         decimal = as_decimal(p["unit_amount_decimal"], "unit_amount_decimal")
+        if decimal.is_finite() and -decimal.as_tuple().exponent > 12:  # Stripe keeps 12 places at most
+            raise invalid("unit_amount_decimal", f"Invalid decimal: {p['unit_amount_decimal']}; must contain at "
+                                                 "maximum 12 decimal places.")
     elif p.get("unit_amount") not in (None, ""):
         decimal = Decimal(as_int(p, "unit_amount") or 0)
     else:
