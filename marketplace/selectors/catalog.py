@@ -14,6 +14,8 @@ def catalog_models() -> QuerySet[Model]:
     ready = ModelVersion.objects.filter(model=OuterRef("pk"), status=ModelVersion.Status.READY)
     price = Case(
         When(plans__kind=Plan.Kind.FREE, then=0),
+        # Per-token prices are not comparable with per-call ones: a token plan sets no minimum.
+        When(plans__kind=Plan.Kind.PAYG, plans__unit=Plan.Unit.TOKENS, then=None),
         When(plans__kind=Plan.Kind.PAYG, then="plans__unit_price_minor"),
         When(plans__kind=Plan.Kind.SUBSCRIPTION, then="plans__monthly_fee_minor"),
         output_field=IntegerField(),

@@ -37,7 +37,8 @@ class PlanOut(serializers.ModelSerializer):
     class Meta:
         model = Plan
         fields = ["id", "name", "kind", "currency", "unit", "unit_price_minor", "monthly_fee_minor",
-                  "included_calls", "overage_price_minor", "is_active"]
+                  "included_calls", "overage_price_minor", "input_price_per_million_minor",
+                  "output_price_per_million_minor", "is_active"]
 
 
 class PlanIn(serializers.Serializer):
@@ -49,6 +50,12 @@ class PlanIn(serializers.Serializer):
     monthly_fee_minor = serializers.IntegerField(min_value=0, default=0)
     included_calls = serializers.IntegerField(min_value=0, default=0)
     overage_price_minor = serializers.IntegerField(min_value=0, default=0)
+    input_price_per_million_minor = serializers.DecimalField(
+        max_digits=12, decimal_places=4, min_value=0, default=0,
+        help_text="unit 1m_tokens: minor units per million prompt tokens (7.5 = $0.075 per million)")
+    output_price_per_million_minor = serializers.DecimalField(
+        max_digits=12, decimal_places=4, min_value=0, default=0,
+        help_text="unit 1m_tokens: minor units per million completion tokens")
 
 
 class PlanPatchIn(serializers.Serializer):

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts.pages import current_tenant
 from core.errors import NotFound
-from marketplace.models import License
+from marketplace.models import License, Plan
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.views.common import bar_figure, license_terms, money, plan_summary, render_markdown
@@ -43,9 +43,16 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         version = catalog.latest_ready_version(model)
         model.latency = catalog.version_latency_ms(version)
         model.license = catalog.catalog_license(model=model)
-        model.price_text = ("free" if model.min_price == 0 else f"from {money(model.min_price, 'usd')}"
-                            if model.min_price is not None else "—")
+        model.price_text = _price_text(model)
     return render(request, "catalog/list.html", {"form": form, "models": models, "tasks": tasks})
+
+
+def _price_text(model) -> str:
+    if model.min_price is not None:
+        return "free" if model.min_price == 0 else f"from {money(model.min_price, 'usd')}"
+    # Only token plans (no per-call minimum): their prices per million tokens.
+    tokens = catalog.catalog_plans(model=model).filter(unit=Plan.Unit.TOKENS).first()
+    return plan_summary(tokens).removeprefix("Pay as you go: ") if tokens else "—"
 
 
 def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:

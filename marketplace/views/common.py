@@ -25,11 +25,27 @@ def money(minor: int | Decimal | None, currency: str) -> str:
     return f"{text} {currency.upper()}"
 
 
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+
+
+def token_price(minor_per_million: Decimal | int, currency: str) -> str:
+    """A per-million token price as LLM providers write it: $0.50, $0.075 (no trailing zeros past
+    the cents; up to the six decimals of major units a plan holds)."""
+    major = (Decimal(minor_per_million) / 100).quantize(Decimal("0.000001"))
+    text = f"{major:,.6f}".rstrip("0")
+    text = text + "0" * max(0, 2 - len(text.partition(".")[2]))
+    symbol = _SYMBOLS.get(currency.lower())
+    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+
+
 def plan_summary(plan: Plan) -> str:
     """What a buyer reads about a plan, in one line."""
     unit = {"call": "call", "1k_units": "1,000 units", "compute_second": "compute second"}.get(plan.unit, plan.unit)
     if plan.kind == Plan.Kind.FREE:
         return f"Free: {plan.included_calls:,} calls a month"
+    if plan.kind == Plan.Kind.PAYG and plan.unit == Plan.Unit.TOKENS:
+        return (f"Pay as you go: {token_price(plan.input_price_per_million_minor, plan.currency)} / 1M input tokens"
+                f" · {token_price(plan.output_price_per_million_minor, plan.currency)} / 1M output tokens")
     if plan.kind == Plan.Kind.PAYG:
         return f"Pay as you go: {money(plan.unit_price_minor, plan.currency)} per {unit}"
     overage = f", then {money(plan.overage_price_minor, plan.currency)} per {unit}" if plan.overage_price_minor else ""

@@ -56,6 +56,11 @@ def _minor(value: Decimal | None) -> int:
     return int(((value or Decimal(0)) * 100).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _minor_per_million(value: Decimal | None) -> Decimal:
+    """A per-million token price in major units (0.075) -> minor units with four decimals (7.5000)."""
+    return ((value or Decimal(0)) * 100).quantize(Decimal("0.0001"))
+
+
 class PlanForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="What buyers see, e.g. Starter")
     kind = forms.ChoiceField(choices=[("free", "Free tier"), ("payg", "Pay as you go"),
@@ -70,13 +75,24 @@ class PlanForm(forms.Form):
                                         help_text="Free tier and subscription")
     overage_price = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Price per extra unit",
                                        help_text="Subscription, after the included calls")
+    # Six decimals in major units are the four of minor units the plan stores ($0.000075 = 0.0075 cents).
+    input_price = forms.DecimalField(required=False, min_value=0, decimal_places=6, max_digits=12,
+                                     label="Input price per 1M tokens",
+                                     help_text="Charged per million tokens: price of a million prompt tokens, "
+                                               "e.g. 0.50")
+    output_price = forms.DecimalField(required=False, min_value=0, decimal_places=6, max_digits=12,
+                                      label="Output price per 1M tokens",
+                                      help_text="Charged per million tokens: price of a million generated tokens, "
+                                                "e.g. 1.50")
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         return {"name": data["name"], "kind": data["kind"], "currency": data["currency"], "unit": data["unit"],
                 "unit_price_minor": _minor(data.get("unit_price")), "monthly_fee_minor": _minor(data.get("monthly_fee")),
                 "included_calls": data.get("included_calls") or 0,
-                "overage_price_minor": _minor(data.get("overage_price"))}
+                "overage_price_minor": _minor(data.get("overage_price")),
+                "input_price_per_million_minor": _minor_per_million(data.get("input_price")),
+                "output_price_per_million_minor": _minor_per_million(data.get("output_price"))}
 
 
 class UploadForm(forms.Form):
