@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,10 +201,17 @@ def test_requests_joining_mid_generation_each_get_their_solo_greedy_output(famil
     cases[6] = (eos_cases(family)[0][0], 60, False)  # one ends on its own end-of-sequence
     expected = [og_greedy(model, ids, new, exact=exact) for ids, new, exact in cases]
     log: list[tuple[int, str]] = []  # (request, event kind), in delivery order
-    reached = [threading.Event() for _ in cases]
+    reached, resume = [threading.Event() for _ in cases], [threading.Event() for _ in cases]
 
     def on_token(i: int):
-        return lambda c: len(c.tokens) == 4 and reached[i].set()
+        def pause(c: Collector) -> None:
+            # At its 4th token a request holds the engine thread (a test-only pause) until the
+            # next requests were submitted: they join for certain while it is mid-generation.
+            if len(c.tokens) == 4 and i in (0, 3):
+                reached[i].set()
+                resume[i].wait(WAIT)
+
+        return pause
 
     collectors = [Collector(on_token(i), log=log, name=i) for i in range(len(cases))]
     # max_batch 4 < 8 requests: some wait for a free row; chunk 16: long prompts span turns.
@@ -218,20 +226,24 @@ def test_requests_joining_mid_generation_each_get_their_solo_greedy_output(famil
 
         for i in (0, 1, 2):
             submit(i)
-        assert reached[0].wait(WAIT)  # request 0 is mid-generation
+        assert reached[0].wait(WAIT)
         for i in (3, 4, 5):
             submit(i)
+        resume[0].set()
         assert reached[3].wait(WAIT)
         for i in (6, 7):
             submit(i)
+        resume[3].set()
         assert all(h.wait(WAIT) for h in handles)
     for i, (c, want) in enumerate(zip(collectors, expected, strict=True)):
         assert c.tokens == want, f"{family}: request {i} differs from its solo greedy output"
         assert c.finished.completion_tokens == len(want)
-    # Joins really happened mid-generation: request 3's first token came between two tokens of 0.
-    first_3 = log.index((3, "token"))
-    zero = [n for n, (i, kind) in enumerate(log) if i == 0 and kind == "token"]
-    assert zero[0] < first_3 < zero[-1]
+    # Joins really happened mid-generation: 3's and 6's first tokens each came between two
+    # tokens of a request that was already generating.
+    for late in (3, 6):
+        first = log.index((late, "token"))
+        assert any(log.index((j, "token")) < first < max(n for n, entry in enumerate(log) if entry == (j, "token"))
+                   for j in range(late))  # fmt: skip
 
 
 @pytest.mark.slow
@@ -511,7 +523,15 @@ def test_cancel_stops_within_a_step_and_reports_the_tokens_so_far(genai_folder, 
     ids = [[0, 70, 71], [0, 80, 81, 82], [0, 90]]
     expected = [og_greedy(og_model(folder), x, 120, exact=True) for x in ids]
     started = threading.Event()
-    collectors = [Collector(), Collector(lambda c: len(c.tokens) == 5 and started.set()), Collector()]
+
+    def slow(c: Collector) -> None:
+        # 5 ms per token (on the engine thread): the cancel surely lands mid-generation, even on
+        # a loaded machine, while it still races the running steps.
+        time.sleep(0.005)
+        if len(c.tokens) == 5:
+            started.set()
+
+    collectors = [Collector(), Collector(slow), Collector()]
     with Engine(folder, max_batch=3) as engine:
         handles = [engine.submit(GenerationRequest(prompt_ids=x, on_event=c, max_new_tokens=120,
                                                    min_new_tokens=120, do_sample=False))
@@ -590,7 +610,7 @@ def test_a_callback_that_raises_ends_only_its_own_request(llama_engine):
 def test_closing_the_engine_finishes_every_open_request_and_refuses_new_ones(genai_folder):
     engine = Engine(genai_folder("llama"), max_batch=1)
     started = threading.Event()
-    running, waiting = Collector(lambda c: started.set()), Collector()
+    running, waiting = Collector(lambda c: time.sleep(0.005) or started.set()), Collector()  # 2 s for 400 tokens
     engine.submit(GenerationRequest(prompt_ids=[0, 5], on_event=running, max_new_tokens=400,
                                     min_new_tokens=400, do_sample=False))  # fmt: skip
     engine.submit(GenerationRequest(prompt_ids=[0, 6], on_event=waiting, max_new_tokens=5, do_sample=False))

@@ -20,9 +20,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from .sampling import SamplingParams
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+MAX_STOP_STRINGS = 16  # each is searched for after every token, on the thread every stream shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ Event = TokenEvent | FinishedEvent
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One generation. Checked by ``Engine.submit`` (ValueError), not here.
+    """One generation. Checked by ``Engine.submit`` (``checked_prompt``, ValueError).
 
     ``max_new_tokens=None`` generates until a stop or the engine's max_length. ``min_new_tokens``
     holds off end-of-sequence ids until that many tokens were generated (stop strings still stop).
@@ -81,6 +84,33 @@ class GenerationRequest:
         """The validated sampling parameters (ValueError if they are not)."""
         return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=self.seed,
                               do_sample=self.do_sample)  # fmt: skip
+
+    def checked_prompt(self, *, vocab_size: int, max_length: int) -> np.ndarray:
+        """The prompt as int64 ids once every field was checked; ValueError says what is wrong."""
+        if not callable(self.on_event):
+            raise ValueError("on_event must be callable")
+        prompt = np.asarray(self.prompt_ids)
+        if prompt.ndim != 1 or not len(prompt):
+            raise ValueError("prompt_ids must be a non-empty list of token ids")
+        if prompt.dtype.kind not in "iu":
+            raise ValueError("prompt_ids must be integers")
+        if prompt.min() < 0 or prompt.max() >= vocab_size:
+            raise ValueError(f"prompt_ids must be token ids in [0, {vocab_size})")
+        if len(prompt) >= max_length:
+            raise ValueError(f"the prompt has {len(prompt)} tokens but this model serves at most {max_length} "
+                             f"tokens in total (prompt and completion): shorten the prompt to at most "
+                             f"{max_length - 1} tokens")  # fmt: skip
+        new, least = self.max_new_tokens, self.min_new_tokens
+        if new is not None and (isinstance(new, bool) or not isinstance(new, int) or new < 1):
+            raise ValueError(f"max_new_tokens must be a positive integer or None, got {new!r}")
+        if isinstance(least, bool) or not isinstance(least, int) or least < 0 or (new is not None and least > new):
+            raise ValueError(f"min_new_tokens must be an integer between 0 and max_new_tokens, got {least!r}")
+        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
+            raise ValueError("stop must be a list of non-empty strings")
+        if len(self.stop) > MAX_STOP_STRINGS:
+            raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings are allowed")
+        self.sampling()
+        return prompt.astype(np.int64)
 
 
 class Handle:
