@@ -71,16 +71,21 @@ class Sampler:
         params = self.params
         scores = logits.astype(np.float64) / params.temperature
         vocab = scores.shape[0]
+        ids = None  # the candidates' token ids, when top_k narrowed them
         if 0 < params.top_k < vocab:
             kth = np.partition(scores, vocab - params.top_k)[vocab - params.top_k]
-            scores = np.where(scores >= kth, scores, -np.inf)
+            ids = np.flatnonzero(scores >= kth)
+            scores = scores[ids]
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
-        order = self._nucleus(probs, params.top_p)
-        kept = probs[order]
+        # Without a nucleus cut, candidates stay in id order: no sort over a 100k+ vocabulary.
+        order = self._nucleus(probs, params.top_p) if params.top_p < 1 else None
+        kept = probs if order is None else probs[order]
         cumulative = np.cumsum(kept)
-        choice = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right"))
-        return int(order[min(choice, len(order) - 1)])
+        choice = min(int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right")),
+                     len(kept) - 1)  # fmt: skip
+        index = choice if order is None else int(order[choice])
+        return index if ids is None else int(ids[index])
 
     @staticmethod
     def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
