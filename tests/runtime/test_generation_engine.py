@@ -44,20 +44,21 @@ WAIT = 120  # seconds: generous for a loaded 2-core machine; a hang fails instea
 
 @pytest.fixture(scope="session")
 def genai_folder(tmp_path_factory):
-    """``genai_folder(family)``: the fp32 GenAI build of the tiny ``family`` model, built on
-    first use with ``python -m onnxruntime_genai.models.builder``."""
+    """``genai_folder(family, precision="fp32")``: the GenAI build of the tiny ``family`` model,
+    built on first use with ``python -m onnxruntime_genai.models.builder``."""
     root = tmp_path_factory.mktemp("genai")
     built: dict[str, Path] = {}
 
-    def get(family: str) -> Path:
-        if family not in built:
+    def get(family: str, precision: str = "fp32") -> Path:
+        key = f"{family}-{precision}"
+        if key not in built:
             source = build_causal_lm(family, root / "hf")
-            out = root / family
+            out = root / key
             subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source),
-                            "-o", str(out), "-p", "fp32", "-e", "cpu", "-c", str(root / "cache"),
+                            "-o", str(out), "-p", precision, "-e", "cpu", "-c", str(root / "cache"),
                             "--extra_options", "hf_token=false"], check=True, capture_output=True)  # fmt: skip
-            built[family] = out
-        return built[family]
+            built[key] = out
+        return built[key]
 
     return get
 
@@ -176,6 +177,22 @@ def test_greedy_output_equals_onnxruntime_genai_token_for_token(family, genai_fo
             got = generate(engine, ids, max_new_tokens=60)
             assert got.tokens == expected and expected[-1] == 1
             assert got.finished.reason == "stop" and got.finished.completion_tokens == len(expected)
+
+
+@pytest.mark.slow
+def test_the_int4_variant_generates_what_onnxruntime_genai_generates_with_it(genai_folder, og_model):
+    folder = genai_folder("qwen2", "int4")
+    model = og_model(folder)
+    rng = np.random.default_rng(21)
+    prompts = [rng.integers(4, 512, n).tolist() for n in (6, 30, 17, 45)]
+    with Engine(folder, max_batch=4, prefill_chunk=16) as engine:
+        collectors = [Collector() for _ in prompts]
+        handles = [engine.submit(GenerationRequest(prompt_ids=ids, on_event=c, max_new_tokens=30, min_new_tokens=30,
+                                                   do_sample=False))
+                   for ids, c in zip(prompts, collectors, strict=True)]  # fmt: skip
+        assert all(h.wait(WAIT) for h in handles)
+    for ids, c in zip(prompts, collectors, strict=True):
+        assert c.tokens == og_greedy(model, ids, 30, exact=True)
 
 
 @pytest.mark.slow
