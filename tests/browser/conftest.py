@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core import mail
+from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -109,3 +111,17 @@ def log_in(page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+def sign_up(page, email: str, password: str, organization: str) -> None:
+    """Signs up, follows the emailed confirmation link and logs in: ends on the keys page."""
+    page.goto("/accounts/signup/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("Organization name").fill(organization)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    link = re.search(r"http://\S+(/accounts/verify-email/\S+/)", mail.outbox[-1].body).group(1)
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your email is confirmed")
+    log_in(page, email, password)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from marketplace.models import Entitlement, LicenseAcceptance
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_up
 from tests.factories import published_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,11 +29,7 @@ def call_api(base_url: str, secret: str, data: list[float]) -> tuple[int, dict, 
 def test_buyer_finds_tries_subscribes_pays_and_sees_usage(page, live_server, vendor, celery_worker, stripe_standin):
     published_model(vendor.organization, "tiny", commercial_use=True)
 
-    page.goto("/accounts/signup/")
-    page.get_by_label("Email").fill("bea@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Organization name").fill("Bea Labs")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, "bea@example.com", PASSWORD, "Bea Labs")
     expect(page.get_by_role("heading", level=1)).to_have_text("API keys of Bea Labs")
 
     # Find it in the catalog.

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from playwright.sync_api import expect
 
 from marketplace.models import License, Model, Plan
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,11 +40,7 @@ def test_vendor_signs_up_uploads_a_model_and_publishes_it(page, celery_worker, t
     model_file = tmp_path / "two_layer.onnx"
     model_file.write_bytes(two_layer_onnx())
 
-    page.goto("/accounts/signup/")
-    page.get_by_label("Email").fill("vera@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Organization name").fill("Vera Vision")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, "vera@example.com", PASSWORD, "Vera Vision")
     expect(page.get_by_role("heading", level=1)).to_have_text("API keys of Vera Vision")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Vendor portal").click()
@@ -68,7 +64,8 @@ def test_vendor_signs_up_uploads_a_model_and_publishes_it(page, celery_worker, t
     page.get_by_role("button", name="Upload").click()
     bar = page.get_by_test_id("upload-bar")
     expect(bar).to_be_visible()
-    page.wait_for_function("document.getElementById('upload-bar') && document.getElementById('upload-bar').value > 0")
+    page.wait_for_function(
+        "() => document.getElementById('upload-bar') && document.getElementById('upload-bar').value > 0")
     screenshot(page, "31-vendor-upload-progress")
     expect(page).to_have_url(re.compile(r"/vendor/models/two-layer/versions/1\.0\.0/$"), timeout=30_000)
     cdp.send("Network.emulateNetworkConditions",
