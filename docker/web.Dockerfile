@@ -8,4 +8,4 @@ RUN pip install ".[s3]" && useradd --system --uid 10001 modelbay \
        MODELBAY_VAR_DIR=/tmp/var python manage.py collectstatic --noinput
 USER modelbay
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "16"]
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "64"]

@@ -35,6 +35,7 @@ from billing.services.metering import Reservation, usage_commit, usage_release, 
 from core.errors import (
     AuthenticationRequired,
     Conflict,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     RateLimited,
@@ -229,6 +230,9 @@ def _admission_counters(*, api_key: ApiKey, organization: Organization, model: M
 # ---------------------------------------------------------------- step 5: validation
 
 def decode(*, version: ModelVersion, body: bytes, header_length: int | None) -> InferRequest:
+    if (version.signature or {}).get("kind") == "llm":
+        raise InvalidInput(f"{version.model.full_name} is a language model: call it through the OpenAI-compatible "
+                           "API, POST /v1/chat/completions or /v1/completions.", code="language_model")
     request = decode_request(
         body, header_length, max_body_bytes=settings.INFERENCE_MAX_BODY_BYTES,
         max_elements_per_tensor=settings.INFERENCE_MAX_ELEMENTS_PER_TENSOR,

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from inference.api import oip, predictions, tokenize
+from inference.llm import views as openai_api
 
 # Mounted at the root: the Open Inference Protocol fixes the /v2/ paths. Infer first: the hot path.
 urlpatterns = [
@@ -12,6 +13,11 @@ urlpatterns = [
     path("v2/models/<str:name>/versions/<str:version>", oip.model_metadata, name="oip-model-version"),
     path("v2/models/<str:name>/ready", oip.model_ready, name="oip-model-ready"),
     path("v2/models/<str:name>/versions/<str:version>/ready", oip.model_ready, name="oip-model-version-ready"),
+    # The OpenAI-compatible API for language models (inference/llm).
+    path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
+    path("v1/completions", openai_api.completions, name="openai-completions"),
+    path("v1/models", openai_api.models, name="openai-models"),
+    path("v1/models/<str:model_id>", openai_api.model_detail, name="openai-model"),
     path("api/v1/tokenize", tokenize.TokenizeApi.as_view(), name="tokenize"),
     path("api/v1/predictions", predictions.PredictionCreateApi.as_view(), name="prediction-create"),
     path("api/v1/predictions/webhook-secret", predictions.WebhookSecretApi.as_view(), name="prediction-webhook-secret"),

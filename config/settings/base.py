@@ -357,6 +357,22 @@ INFERENCE_ASYNC_INFLIGHT_PER_ORG = env.int("INFERENCE_ASYNC_INFLIGHT_PER_ORG", d
 # Per-organization calls a second across all its keys, beside the per-key limit above.
 INFERENCE_ORG_RATE_LIMIT_PER_SECOND = env.int("INFERENCE_ORG_RATE_LIMIT_PER_SECOND", default=1000)
 INFERENCE_PREDICTION_MAX_WAIT_SECONDS = env.int("INFERENCE_PREDICTION_MAX_WAIT_SECONDS", default=60)
+
+# --- Language models: the OpenAI-compatible API (inference/llm) and generation workers ---------
+# Per key and minute, beside the per-second limits above: requests, and tokens counted as
+# prompt + max_tokens when admitted (the unused part is given back when the call ends).
+LLM_RATE_LIMIT_RPM = env.int("LLM_RATE_LIMIT_RPM", default=600)
+LLM_RATE_LIMIT_TPM = env.int("LLM_RATE_LIMIT_TPM", default=2_000_000)
+LLM_MAX_BODY_BYTES = env.int("LLM_MAX_BODY_BYTES", default=8 * 2**20)
+# A request no worker took within this long is dropped from the lane (the buyer got an error).
+LLM_QUEUE_TIMEOUT_SECONDS = env.float("LLM_QUEUE_TIMEOUT_SECONDS", default=120.0)
+# Longest wait for the first token (a model may be loading) and between two tokens.
+LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env.float("LLM_FIRST_TOKEN_TIMEOUT_SECONDS", default=120.0)
+LLM_TOKEN_TIMEOUT_SECONDS = env.float("LLM_TOKEN_TIMEOUT_SECONDS", default=30.0)
+# Worker side: streams generated together per model (continuous batching), and the memory the
+# loaded language models may take in one worker (least recently used idle ones are unloaded).
+LLM_MAX_BATCH = env.int("LLM_MAX_BATCH", default=16)
+LLM_MEMORY_BYTES = env.int("LLM_MEMORY_BYTES", default=6 * 2**30)
 INFERENCE_WEBHOOK_MAX_RETRIES = env.int("INFERENCE_WEBHOOK_MAX_RETRIES", default=6)
 INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS", default=5.0)
 INFERENCE_WEBHOOK_TIMEOUT_SECONDS = env.float("INFERENCE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)

@@ -20,7 +20,7 @@ Storage contract of a ready LLM version (the serving side loads a variant with o
   substituted); `optimization["int4"]` holds its size, files and quantisation settings.
 - `tokenizer_artifact`: the upload's tokenizer.json (as for any HF upload).
 - `signature = {"kind": "llm", "architecture", "family", "context_length", "vocab_size",
-  "eos_token_ids": [...], "has_chat_template", "parameters"}`
+  "eos_token_ids": [...], "has_chat_template", "parameters", "chat": {"template", "special_tokens"}}`
 - `parity = {"kind": "generation", "passed", "prompts": 8, "new_tokens": 32,
   "fp32": {"exact", "first_divergence": None | {"prompt", "position", ...}, "tokenizer_exact"},
   "int4": {"token_agreement", "mean_abs_logit_diff", "positions", "method"}}`
@@ -35,6 +35,8 @@ from typing import Any
 
 from inference.pipeline.stages import Outcome, _ensure_scanned, _org, limits
 from inference.runtime import llm_steps
+from inference.runtime.chat import chat_info
+from inference.runtime.llm_detect import read_json
 from inference.runtime.llm_parity import NEW_TOKENS, PROMPTS
 from marketplace.artifacts import artifact_export_to, artifact_save
 from marketplace.models import ModelVersion
@@ -64,6 +66,13 @@ def _store(version: ModelVersion, work: Path, precision: str) -> tuple[dict[str,
     return {name: saved.name, sha: saved.sha256, size: saved.size}, saved.name
 
 
+def _chat_info(folder: Path) -> dict[str, Any]:
+    """The chat template and special tokens of the built folder (JSON and text: no code runs)."""
+    template = folder / "chat_template.jinja"
+    return chat_info(read_json(folder / "tokenizer_config.json", "tokenizer_config.json"),
+                     template_file=template.read_text(encoding="utf-8") if template.is_file() else None)
+
+
 def converting(version: ModelVersion, work: Path) -> Outcome:
     scanned = _ensure_scanned(version, work)
     built = llm_steps.build_variant(scanned, work, "fp32", limits=limits())
@@ -74,6 +83,8 @@ def converting(version: ModelVersion, work: Path) -> Outcome:
         "context_length": built["context_length"], "vocab_size": built["vocab_size"],
         "eos_token_ids": built["eos_token_ids"], "has_chat_template": built["has_chat_template"],
         "parameters": built["parameters"],
+        # The web process renders prompts from these (inference/llm/prompting.py).
+        "chat": _chat_info(llm_steps.variant_dir(work, "fp32")),
     }  # fmt: skip
     fields["optimization"] = {"serving_layout": "genai_zip", "builder": "onnxruntime-genai",
                               "fp32": llm_steps.describe(built)}  # fmt: skip

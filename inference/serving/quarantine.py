@@ -196,8 +196,10 @@ def sweep(*, active: set[str] | frozenset[str] = frozenset()) -> int:
 def _incident(worker: tuple[str, int], runs: list[tuple[str, dict]]) -> None:
     versions = {int(entry["v"]) for _, entry in runs}
     incident = f"worker:{worker[0]}:{worker[1]}"
-    if versions:
-        suspect(version_ids=versions, incident=incident)
+    # Isolation runs tensor models; a language model in flight is named, not made a suspect.
+    tensor_versions = {int(entry["v"]) for _, entry in runs if not entry.get("llm")}
+    if tensor_versions:
+        suspect(version_ids=tensor_versions, incident=incident)
     names = ", ".join(f"{v.model.full_name} {v.version}" for v in
                       ModelVersion.objects.select_related("model__organization").filter(pk__in=versions))
     notification_raise(
@@ -205,7 +207,7 @@ def _incident(worker: tuple[str, int], runs: list[tuple[str, dict]]) -> None:
         message=(f"Inference worker {worker[0]} pid {worker[1]} died with {len(runs)} run(s) in flight"
                  + (f" on {names}" if names else "") + ". Their callers were answered unbilled. "
                  + ("The versions in flight now run isolated until they prove healthy; one that crashes its "
-                    "isolated runtime is quarantined." if versions else "")),
+                    "isolated runtime is quarantined." if tensor_versions else "")),
     )
     log.warning("%s died with %s runs in flight (versions %s)", incident, len(runs), sorted(versions))
 
@@ -217,9 +219,11 @@ def _settle(request_id: str, entry: dict) -> None:
     client = get_redis()
     pipe = client.pipeline(transaction=False)
     if entry.get("reply"):
+        billed = ("you were billed only for the tokens already delivered" if entry.get("llm")
+                  else "you were not billed")
         pipe.lpush(entry["reply"], json.dumps({
             "status": 503, "code": "worker_died",
-            "error": "the inference worker running this call stopped; you were not billed, retry shortly"}))
+            "error": f"the inference worker running this call stopped; {billed}; retry shortly"}))
         pipe.expire(entry["reply"], replies.REPLY_TTL_SECONDS)
     pipe.hdel(running_key(), request_id)
     pipe.execute()

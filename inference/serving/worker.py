@@ -4,8 +4,8 @@ and the threads that feed them.
 Created lazily in the process that runs tasks (after any fork: `worker_process_init` drops a
 state inherited from a prefork parent). The inference worker runs `-P threads -c 16`: when it is
 ready, a worker consuming `infer.*` queues starts the crash watch (quarantine.py), as many
-sync-lane threads as its concurrency (lane.py) and INFERENCE_ASYNC_THREADS async-lane threads
-(async_lane.py). All share one pool and one batcher, so concurrent requests for a version batch
+sync-lane threads as its concurrency (lane.py), INFERENCE_ASYNC_THREADS async-lane threads
+(async_lane.py) and the language-model generation service (generation.py). All share one pool and one batcher, so concurrent requests for a version batch
 together; async threads take their turn behind running sync calls (`Turns`).
 """
 
@@ -23,6 +23,7 @@ from django.conf import settings
 from inference.runtime.batching import DynamicBatcher
 from inference.runtime.sessions import SessionKey, SessionPool, threads_per_session
 from inference.serving.async_lane import AsyncConsumer
+from inference.serving.generation import Generation
 from inference.serving.isolation import Isolation
 from inference.serving.lane import LaneConsumer, lanes_for_queues
 from inference.serving.quarantine import Watch
@@ -122,7 +123,7 @@ def metrics() -> dict[str, Any]:
     return {"pid": current.pid, "batcher": current.batcher.metrics(), "pool": current.pool.snapshot()}
 
 
-_serving: tuple[LaneConsumer, AsyncConsumer, Watch] | None = None
+_serving: tuple[LaneConsumer, AsyncConsumer, Generation, Watch] | None = None
 
 
 @worker_ready.connect
@@ -148,18 +149,21 @@ def _start_serving(sender: Any = None, **_: Any) -> None:
         turn=current.turns.async_turn,
         client_factory=lambda: redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
                                                     socket_connect_timeout=2, health_check_interval=30))
+    generation = Generation(hardware_classes=hardware)
     sync.start()
     queued.start()
-    _serving = (sync, queued, watch)
+    generation.start()
+    _serving = (sync, queued, generation, watch)
 
 
 @worker_shutting_down.connect
 def _stop_serving(**_: Any) -> None:
     global _serving
     if _serving is not None:
-        sync, queued, watch = _serving
+        sync, queued, generation, watch = _serving
         sync.stop()
         queued.stop()
+        generation.stop()
         watch.stop()
         state().isolation.close()
         _serving = None

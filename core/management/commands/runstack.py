@@ -78,9 +78,11 @@ class Command(BaseCommand):
         address = f"{options['host']}:{options['port']}"
         if not settings.STRIPE_API_KEY:  # the demo shows the Stripe path on the local stand-in
             self._start_stripe_standin(supervisor, python, address)
+        # 64 threads a process: a streamed language-model answer holds its thread (blocked in Redis,
+        # GIL released) for the whole generation, and 64 open streams must leave room for other calls.
         supervisor.add(Child("web", _spawner([
             python, "-m", "gunicorn", "config.wsgi", "--bind", address, "--worker-class", "gthread",
-            "--workers", "2", "--threads", "16", "--access-logfile", "-", "--graceful-timeout", "10"])))
+            "--workers", "2", "--threads", "64", "--access-logfile", "-", "--graceful-timeout", "10"])))
         celery = [python, "-m", "celery", "-A", "config"]
         supervisor.add(Child("convert-worker", _spawner([
             *celery, "worker", "-Q", "convert,default", "-c", "1", "-n", "convert@%h", "--loglevel", "INFO"])))
