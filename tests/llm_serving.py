@@ -145,7 +145,7 @@ class WebServer:
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--worker-class",
-             "gthread", "--workers", "1", "--threads", "32", "--graceful-timeout", "5"],
+             "gthread", "--workers", "2", "--threads", "64", "--graceful-timeout", "5"],  # as runstack
             cwd=ROOT, env=env or worker_env(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

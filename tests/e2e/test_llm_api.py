@@ -247,6 +247,8 @@ def test_many_open_streams_do_not_starve_ordinary_calls(buyer, slow_model, chat_
     client.completions.create(model=SLOW, prompt="warm up", max_tokens=2)
     done = threading.Event()
 
+    ended: list[int] = []
+
     def hold_a_stream() -> None:
         try:
             for _ in sdk(buyer, web).completions.create(model=SLOW, prompt="Once", max_tokens=400, stream=True):
@@ -254,14 +256,18 @@ def test_many_open_streams_do_not_starve_ordinary_calls(buyer, slow_model, chat_
                     break
         except openai.APIError:
             pass
+        finally:
+            ended.append(1)
 
-    streams = [threading.Thread(target=hold_a_stream, daemon=True) for _ in range(24)]
+    streams = [threading.Thread(target=hold_a_stream, daemon=True) for _ in range(64)]
     for stream in streams:
         stream.start()
     time.sleep(1.0)
     try:
         ids = {m.id for m in client.models.list()}
         answer = client.completions.create(model=CHAT, prompt="Hi", max_tokens=3)
+        still_open = 64 - len(ended)
     finally:
         done.set()
     assert CHAT in ids and answer.usage.completion_tokens >= 1
+    assert still_open == 64, f"only {still_open} streams were open while the ordinary calls were answered"
