@@ -1,7 +1,7 @@
 """The public catalog: published, public models with at least one ready version, never private,
 draft or suspended ones. Every read here starts from `catalog_models()`."""
 
-from django.db.models import Case, Exists, IntegerField, Min, OuterRef, Q, QuerySet, When
+from django.db.models import Case, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, When
 
 from core.errors import NotFound
 from marketplace.models import License, Model, ModelVersion, Plan
@@ -24,6 +24,8 @@ def catalog_models() -> QuerySet[Model]:
         Model.objects.filter(visibility=Model.Visibility.PUBLIC, status=Model.Status.PUBLISHED)
         .filter(Exists(ready))
         .annotate(min_price=Min(price, filter=Q(plans__is_active=True)))
+        # What the catalog serves is the latest ready version: its kind says which API calls it.
+        .annotate(version_kind=Subquery(ready.order_by("-ready_at", "-created_at").values("kind")[:1]))
         .select_related("organization")
     )
 
@@ -42,9 +44,11 @@ def latest_ready_version(model: Model) -> ModelVersion | None:
 
 def catalog_search(
     *, q: str = "", task: str = "", tag: str = "", license_kind: str = "", commercial: bool | None = None,
-    price_max: int | None = None, latency_max_ms: float | None = None, ordering: str = "name",
+    price_max: int | None = None, latency_max_ms: float | None = None, ordering: str = "name", kind: str = "",
 ) -> list[Model] | QuerySet[Model]:
     models = catalog_models()
+    if kind:
+        models = models.filter(version_kind=kind)
     if q:
         models = models.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(slug__icontains=q))
     if task:

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts.pages import current_tenant
 from core.errors import NotFound
-from marketplace.models import License, Plan
+from marketplace.models import License, ModelVersion, Plan
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.views.common import bar_figure, license_terms, money, plan_summary, render_markdown
@@ -24,6 +24,8 @@ class CatalogFilters(forms.Form):
     price_max = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Max price (USD)",
                                    widget=forms.NumberInput(attrs={"step": "0.01", "title": "per call, or per month for subscriptions"}))
     latency_max_ms = forms.FloatField(required=False, min_value=0, label="Max latency (ms)")
+    kind = forms.ChoiceField(required=False, label="Kind", choices=[
+        ("", "Any kind"), (ModelVersion.Kind.LLM, "Language models"), (ModelVersion.Kind.TENSOR, "Tensor models")])
     ordering = forms.ChoiceField(required=False, label="Sort by", choices=[
         ("name", "Name"), ("newest", "Newest"), ("price", "Price"), ("latency", "Latency")])
 
@@ -36,7 +38,7 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         q=data.get("q") or "", task=data.get("task") or "", license_kind=data.get("license_kind") or "",
         commercial=None if not data.get("commercial") else data["commercial"] == "true",
         price_max=int(price * 100) if price is not None else None, latency_max_ms=data.get("latency_max_ms"),
-        ordering=data.get("ordering") or "name",
+        ordering=data.get("ordering") or "name", kind=data.get("kind") or "",
     ))
     tasks = sorted({t for t in catalog.catalog_models().values_list("task", flat=True) if t})
     for model in models:
@@ -77,4 +79,6 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
         "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
         "entitlement": entitlement, "own_model": tenant is not None and tenant.organization.pk == model.organization_id,
         "status_tone": STATUS_TONE,
+        # Snippets name the host the buyer reached us on, as the invitation link shown on a page does.
+        "api_base": request.build_absolute_uri("/v1"),
     })
