@@ -96,10 +96,13 @@ def usage(request: HttpRequest) -> HttpResponse:
         "currency": org_limit.currency if org_limit else "usd",
     })
     cap = org_limit.spend_cap_minor if org_limit else None
-    totals = defaultdict(lambda: {"calls": 0, "amount_minor": Decimal(0)})
+    totals = defaultdict(lambda: {"calls": 0, "amount_minor": Decimal(0), "input_tokens": 0, "output_tokens": 0})
     for row in rows:
-        totals[(row["model"], row["currency"])]["calls"] += row["calls"]
-        totals[(row["model"], row["currency"])]["amount_minor"] += Decimal(row["amount_minor"] or 0)
+        total = totals[(row["model"], row["currency"])]
+        total["calls"] += row["calls"]
+        total["amount_minor"] += Decimal(row["amount_minor"] or 0)
+        total["input_tokens"] += row["input_tokens"] or 0
+        total["output_tokens"] += row["output_tokens"] or 0
     return render(request, "console/usage.html", {
         "section": "usage", "calls_chart": calls_chart, "cost_chart": cost_chart, "form": form,
         "spend": {**_gauge(float(spent), float(cap) if cap is not None else None),
@@ -107,8 +110,11 @@ def usage(request: HttpRequest) -> HttpResponse:
                   "limit_text": _money(cap, org_limit.currency) if cap is not None else "no cap"},
         "calls_gauge": {**_gauge(month_calls, org_limit.monthly_calls if org_limit else None)},
         "quotas": quotas, "month": month, "days": DAYS,
-        "totals": [{"model": m, "currency": c, "calls": t["calls"], "amount": _money(t["amount_minor"], c)}
+        "totals": [{"model": m, "currency": c, "calls": t["calls"], "amount": _money(t["amount_minor"], c),
+                    "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"]}
                    for (m, c), t in sorted(totals.items())],
+        # Token columns only once a language model was called: tensor calls have no tokens.
+        "has_tokens": any(t["input_tokens"] or t["output_tokens"] for t in totals.values()),
     })
 
 
