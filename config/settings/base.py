@@ -357,6 +357,17 @@ INFERENCE_ASYNC_INFLIGHT_PER_ORG = env.int("INFERENCE_ASYNC_INFLIGHT_PER_ORG", d
 # Per-organization calls a second across all its keys, beside the per-key limit above.
 INFERENCE_ORG_RATE_LIMIT_PER_SECOND = env.int("INFERENCE_ORG_RATE_LIMIT_PER_SECOND", default=1000)
 INFERENCE_PREDICTION_MAX_WAIT_SECONDS = env.int("INFERENCE_PREDICTION_MAX_WAIT_SECONDS", default=60)
+INFERENCE_WEBHOOK_MAX_RETRIES = env.int("INFERENCE_WEBHOOK_MAX_RETRIES", default=6)
+INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS", default=5.0)
+INFERENCE_WEBHOOK_TIMEOUT_SECONDS = env.float("INFERENCE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Webhooks to loopback/private addresses are refused (SSRF) unless this is on (tests, dev).
+INFERENCE_WEBHOOK_ALLOW_PRIVATE = env_bool("INFERENCE_WEBHOOK_ALLOW_PRIVATE", False)
+# Networks (CIDRs) whose addresses webhooks may reach as if public, e.g. a partner's network on a
+# private range; the tests declare a loopback address here. A typo fails at start-up.
+INFERENCE_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr)) for cidr in env.list("INFERENCE_WEBHOOK_ALLOWED_NETWORKS", default=[])
+]
+BILLING_ALERT_EMAILS = env_bool("BILLING_ALERT_EMAILS", False)
 
 # --- Language models: the OpenAI-compatible API (inference/llm) and generation workers ---------
 # Per key and minute, beside the per-second limits above: requests, and tokens counted as
@@ -373,17 +384,6 @@ LLM_TOKEN_TIMEOUT_SECONDS = env.float("LLM_TOKEN_TIMEOUT_SECONDS", default=30.0)
 # loaded language models may take in one worker (least recently used idle ones are unloaded).
 LLM_MAX_BATCH = env.int("LLM_MAX_BATCH", default=16)
 LLM_MEMORY_BYTES = env.int("LLM_MEMORY_BYTES", default=6 * 2**30)
-INFERENCE_WEBHOOK_MAX_RETRIES = env.int("INFERENCE_WEBHOOK_MAX_RETRIES", default=6)
-INFERENCE_WEBHOOK_BACKOFF_SECONDS = env.float("INFERENCE_WEBHOOK_BACKOFF_SECONDS", default=5.0)
-INFERENCE_WEBHOOK_TIMEOUT_SECONDS = env.float("INFERENCE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-# Webhooks to loopback/private addresses are refused (SSRF) unless this is on (tests, dev).
-INFERENCE_WEBHOOK_ALLOW_PRIVATE = env_bool("INFERENCE_WEBHOOK_ALLOW_PRIVATE", False)
-# Networks (CIDRs) whose addresses webhooks may reach as if public, e.g. a partner's network on a
-# private range; the tests declare a loopback address here. A typo fails at start-up.
-INFERENCE_WEBHOOK_ALLOWED_NETWORKS = [
-    str(ipaddress.ip_network(cidr)) for cidr in env.list("INFERENCE_WEBHOOK_ALLOWED_NETWORKS", default=[])
-]
-BILLING_ALERT_EMAILS = env_bool("BILLING_ALERT_EMAILS", False)
 
 # --- Stripe (billing.stripe_client): STRIPE_API_KEY is the one switch; unset = local-ledger mode
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
