@@ -273,3 +273,31 @@ def test_many_open_streams_do_not_starve_ordinary_calls(buyer, slow_model, chat_
         done.set()
     assert CHAT in ids and answer.usage.completion_tokens >= 1
     assert still_open == 64, f"only {still_open} streams were open while the ordinary calls were answered: {errors}"
+
+
+def test_the_tokens_of_sdk_calls_reach_stripes_two_meters_through_the_stand_in(vendor, buyer, stripe_standin, web,
+                                                                                 worker, fresh_serving_caches):
+    from billing.models import StripeCustomer, StripePrice
+    from billing.services.stripe_sync import stripe_objects_sync
+    from billing.services.usage_sync import usage_sync
+    from marketplace.models import Plan
+    from tests.billing.stripe_support import later, meter_total
+    from tests.billing.stripe_support import subscribe as subscribe_through_stripe
+
+    model = published_llm(vendor.organization, "metered")
+    subscribe_through_stripe(buyer, model, Plan.objects.get(model=model))
+    stripe_objects_sync()
+    client = sdk(buyer, web)
+    usages = [client.chat.completions.create(model="vendor-co.metered", max_tokens=4 + i,
+                                             messages=[{"role": "user", "content": f"count {i}"}]).usage
+              for i in range(3)]
+    stream = client.chat.completions.create(model="vendor-co.metered", max_tokens=6, stream=True,
+                                            stream_options={"include_usage": True}, messages=MESSAGES)
+    usages.append([chunk for chunk in stream][-1].usage)
+
+    assert usage_sync(now=later())["failed"] == 0
+    customer = StripeCustomer.objects.get(organization=buyer.organization).stripe_id
+    meters = {p.dimension: meter_total(stripe_standin, p.event_name, customer)
+              for p in StripePrice.objects.filter(plan__model=model)}
+    assert meters == {"input_tokens": sum(u.prompt_tokens for u in usages),
+                      "output_tokens": sum(u.completion_tokens for u in usages)}
