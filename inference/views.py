@@ -21,6 +21,7 @@ from accounts.services import api_key_create
 from accounts.tenancy import client_ip
 from core.errors import NotFound
 from inference.runtime.tokenizer import TOKEN_INPUTS
+from marketplace.models import ModelVersion
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.selectors.listings import vendor_model_get
@@ -75,6 +76,16 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         organization=organization, created_by=request.user, name=f"playground {model.full_name}",
         scopes=[ApiKey.Scope.INFERENCE], expires_at=timezone.now() + KEY_LIFETIME, ip_address=client_ip(request),
     )
+    common = {"section": "playground", "model": model, "version": version, "key": secret, "owner": owner,
+              "entitlement": entitlement, "minutes": int(KEY_LIFETIME.total_seconds() // 60),
+              "subscribe_url": reverse("console:subscribe", kwargs={"vendor": model.organization.slug,
+                                                                    "slug": model.slug})}
+    if version.kind == ModelVersion.Kind.LLM:
+        # Pinned to the version shown, so the page and the answers it gets name the same model.
+        return render(request, "console/chat_playground.html", {
+            **common, "chat_url": reverse("openai-chat-completions"), "model_id": f"{model.full_name}@{version.version}",
+            "context_length": int((version.signature or {}).get("context_length") or 0),
+        })
     return render(request, "console/playground.html", {
         "section": "playground", "model": model, "version": version, "fields": _fields(version.signature or {}, tokenized=bool(version.tokenizer_artifact)),
         "infer_url": f"/v2/models/{model.full_name}/infer", "key": secret, "owner": owner,
