@@ -33,12 +33,13 @@ class VersionOut(serializers.ModelSerializer):
     stages = serializers.SerializerMethodField()
     failure = serializers.SerializerMethodField()
     int8 = serializers.SerializerMethodField()
+    int4 = serializers.SerializerMethodField()
     model = serializers.CharField(source="model.slug")
 
     class Meta:
         model = ModelVersion
-        fields = ["model", "version", "status", "stages", "failure", "source_format", "source_filename",
-                  "source_sha256", "source_size", "onnx_sha256", "onnx_size", "int8", "signature", "opset",
+        fields = ["model", "version", "kind", "status", "stages", "failure", "source_format", "source_filename",
+                  "source_sha256", "source_size", "onnx_sha256", "onnx_size", "int8", "int4", "signature", "opset",
                   "parity", "optimization", "benchmark", "hardware_class", "attempts", "created_at",
                   "ready_at"]  # fmt: skip
 
@@ -56,3 +57,9 @@ class VersionOut(serializers.ModelSerializer):
         """Offered as an option with its accuracy delta; never substituted for the fp32 model."""
         int8 = (obj.optimization or {}).get("int8")
         return {**int8, "sha256": obj.int8_sha256} if int8 else None
+
+    def get_int4(self, obj: ModelVersion) -> dict | None:
+        """A language model's int4 variant: offered with its token agreement, never substituted."""
+        if not obj.int4_sha256:
+            return None
+        return {"sha256": obj.int4_sha256, "size": obj.int4_size, "agreement": (obj.parity or {}).get("int4")}

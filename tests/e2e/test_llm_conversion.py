@@ -58,7 +58,8 @@ def test_a_causal_lm_reaches_ready_with_exact_parity_an_int4_option_and_its_card
     assert body["status"] == "ready", (body["failure"], worker.output()[-3000:])
     assert [s["state"] for s in body["stages"]] == ["done"] * 5
     version = ModelVersion.objects.get(model__slug=family)
-    assert version.kind == "llm"
+    assert version.kind == "llm" and body["kind"] == "llm"
+    assert body["int4"]["sha256"] == version.int4_sha256 and body["int4"]["agreement"] == body["parity"]["int4"]
 
     signature = body["signature"]
     assert signature["kind"] == "llm" and signature["architecture"] == FAMILIES[family]
