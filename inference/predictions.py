@@ -61,14 +61,14 @@ def prediction_create(*, api_key: ApiKey, model: str, version: str | None, input
         error = PayloadTooLarge if exc.status == 413 else InvalidInput
         raise error(exc.message, details={"input": exc.input_name} if exc.input_name else None) from None
     ttl = _retention_seconds(organization)
-    _admit_in_flight(organization=organization, ttl_seconds=ttl)
-    units = gateway.units_of(request)
     prediction_id = "pred_" + uuid.uuid4().hex
+    _admit_in_flight(organization=organization, prediction_id=prediction_id, ttl_seconds=ttl)
+    units = gateway.units_of(request)
     try:
         reservation = usage_reserve(request_id=prediction_id, organization=organization, api_key=api_key,
                                     model=admission.model, entitlement=admission.entitlement, units=units)
     except BaseException:
-        async_lane.done(organization_id=organization.pk)
+        _forget(organization_id=organization.pk, prediction_id=prediction_id)
         raise
     state = {
         "id": prediction_id, "organization_id": organization.pk, "model": model,
@@ -94,10 +94,11 @@ def prediction_create(*, api_key: ApiKey, model: str, version: str | None, input
     return state
 
 
-def _admit_in_flight(*, organization: Organization, ttl_seconds: int) -> None:
+def _admit_in_flight(*, organization: Organization, prediction_id: str, ttl_seconds: int) -> None:
     limit = settings.INFERENCE_ASYNC_INFLIGHT_PER_ORG
     try:
-        async_lane.admit(organization_id=organization.pk, limit=limit, ttl_seconds=ttl_seconds)
+        async_lane.admit(organization_id=organization.pk, prediction_id=prediction_id, limit=limit,
+                         ttl_seconds=ttl_seconds)
     except async_lane.InFlightLimit:
         raise RateLimited(
             f"Your organization has {limit} async predictions queued or running, its limit; wait for some "
@@ -112,9 +113,9 @@ def _admit_in_flight(*, organization: Organization, ttl_seconds: int) -> None:
 def _forget(*, organization_id: int, prediction_id: str) -> None:
     try:
         get_redis().delete(replies.prediction_key(prediction_id))
-        async_lane.done(organization_id=organization_id)
+        async_lane.done(organization_id=organization_id, prediction_id=prediction_id)
     except redis.RedisError:
-        pass  # the in-flight count expires with the retention; the state was never shown
+        pass  # its in-flight slot lapses with the retention (async_lane.admit); the state was never shown
 
 
 def prediction_get(*, organization: Organization, prediction_id: str) -> dict[str, Any]:

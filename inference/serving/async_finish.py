@@ -46,8 +46,7 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('LPUSH', KEYS[2], '1')
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-local n = redis.call('DECR', KEYS[5])
-if n < 0 then redis.call('SET', KEYS[5], 0) end
+redis.call('ZREM', KEYS[5], ARGV[3])
 return 1
 """
 

@@ -50,7 +50,9 @@ def running_key() -> str:
 
 
 def inflight_key(organization_id: int) -> str:
-    return f"infer:async:inflight:{organization_id}"
+    # The ids in flight, scored by their deadline; it was a counter under "infer:async:inflight:",
+    # hence the new name (a persisted counter would make ZADD fail with WRONGTYPE).
+    return f"infer:async:inflight-ids:{organization_id}"
 
 
 _ENQUEUE = """
@@ -82,11 +84,18 @@ redis.call('HSET', KEYS[2], string.sub(raw, 1, a - 1), entry)
 return string.sub(raw, b + 1)
 """
 
-# Admission against the organization's in-flight limit: INCR, and undo past the limit.
+# Admission against the organization's in-flight limit. A set of ids, each with its deadline,
+# not a counter: a create that fails once admitted (Redis killed in between) cannot take itself
+# back out, and a counter would keep that slot taken for as long as the organization keeps
+# predicting (each admission renewed its expiry); a member lapses with its prediction's retention,
+# after which a queued message would be failed unrun anyway.
+# KEYS: the set; ARGV: limit, ttl, now, deadline, prediction id.
 _ADMIT = """
-local n = redis.call('INCR', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]); return -1 end
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[1]) then redis.call('ZREM', KEYS[1], ARGV[5]); return -1 end
 return n
 """
 
@@ -97,20 +106,20 @@ class InFlightLimit(Exception):
         super().__init__(f"{limit} predictions in flight")
 
 
-def admit(*, organization_id: int, limit: int, ttl_seconds: int) -> int:
-    """Count one more prediction in flight for the organization, or raise InFlightLimit."""
+def admit(*, organization_id: int, prediction_id: str, limit: int, ttl_seconds: int) -> int:
+    """Count the prediction in flight for the organization, or raise InFlightLimit."""
     key = inflight_key(organization_id)
-    in_flight = int(get_redis().register_script(_ADMIT)(keys=[key], args=[limit, ttl_seconds]))
+    now = time.time()
+    in_flight = int(get_redis().register_script(_ADMIT)(
+        keys=[key], args=[limit, ttl_seconds, now, now + ttl_seconds, prediction_id]))
     if in_flight < 0:
         raise InFlightLimit(limit)
     return in_flight
 
 
-def done(*, organization_id: int, client: redis.Redis | None = None) -> None:
-    """One prediction of the organization left flight (called once, by its finisher)."""
-    (client or get_redis()).eval(
-        "local n = redis.call('DECR', KEYS[1]) if n < 0 then redis.call('SET', KEYS[1], 0) end return 0",
-        1, inflight_key(organization_id))
+def done(*, organization_id: int, prediction_id: str, client: redis.Redis | None = None) -> None:
+    """The prediction left flight without being queued (its finisher does this in `_PUBLISH`)."""
+    (client or get_redis()).zrem(inflight_key(organization_id), prediction_id)
 
 
 def enqueue(*, hardware_class: str, organization_id: int, message: dict, mark: dict, ttl_seconds: int) -> None:

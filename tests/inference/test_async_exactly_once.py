@@ -114,7 +114,7 @@ def test_every_cut_ends_billed_exactly_once_iff_succeeded(buyer, tiny, last_step
     assert (final["status"] == "succeeded") == succeeded_before, "the outcome follows the evidence"
     assert not client.hexists(quarantine.running_key(), state["id"])
     assert not client.exists(async_finish.result_key(state["id"])), "staged outputs do not linger"
-    assert int(client.get(async_lane.inflight_key(buyer.organization.pk)) or 0) == 0
+    assert client.zcard(async_lane.inflight_key(buyer.organization.pk)) == 0
     month_calls = [k for k in client.keys(f"mb:q:org:{buyer.organization.pk}:*")]
     billed = UsageEvent.objects.filter(organization=buyer.organization).count()
     assert [int(client.get(k)) for k in month_calls] == [billed], "the quota counts billed calls only"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
+import redis
 
 from accounts.services import api_key_create
-from core.errors import RateLimited
+from core.errors import RateLimited, ServiceUnavailable
 from core.redis import get_redis
 from inference import gateway
-from inference.serving import async_lane
+from inference.predictions import prediction_create
+from inference.serving import async_lane, dispatch
 from tests.inference.serving import subscribe
 
 pytestmark = pytest.mark.django_db
@@ -51,12 +54,41 @@ def test_admission_reports_what_is_left_of_both_windows(buyer, tiny, settings):
 
 
 def test_the_async_in_flight_limit_counts_each_prediction_once(buyer):
-    key = async_lane.inflight_key(buyer.organization.pk)
+    org = buyer.organization.pk
+    key = async_lane.inflight_key(org)
     get_redis().delete(key)
-    assert [async_lane.admit(organization_id=buyer.organization.pk, limit=2, ttl_seconds=60)
-            for _ in range(2)] == [1, 2]
+    assert [async_lane.admit(organization_id=org, prediction_id=f"pred_{i}", limit=2, ttl_seconds=60)
+            for i in range(2)] == [1, 2]
     with pytest.raises(async_lane.InFlightLimit):
-        async_lane.admit(organization_id=buyer.organization.pk, limit=2, ttl_seconds=60)
-    assert int(get_redis().get(key)) == 2, "a refused admission does not count"
-    async_lane.done(organization_id=buyer.organization.pk)
-    assert async_lane.admit(organization_id=buyer.organization.pk, limit=2, ttl_seconds=60) == 2
+        async_lane.admit(organization_id=org, prediction_id="pred_2", limit=2, ttl_seconds=60)
+    assert get_redis().zcard(key) == 2, "a refused admission does not count"
+    async_lane.done(organization_id=org, prediction_id="pred_0")
+    async_lane.done(organization_id=org, prediction_id="pred_0")  # a second end frees nothing more
+    assert async_lane.admit(organization_id=org, prediction_id="pred_3", limit=2, ttl_seconds=60) == 2
+
+
+def test_a_prediction_refused_because_redis_went_away_frees_its_in_flight_slot_by_its_deadline(
+        buyer, tiny, settings, monkeypatch):
+    """Redis killed between admitting a prediction and queueing it: the create answers 503 and
+    cannot take its slot back. The slot lapses with the retention rather than being held for as
+    long as the organization keeps predicting (found by tests/e2e/test_soak.py)."""
+    subscribe(buyer, tiny, "payg")
+    settings.INFERENCE_ASYNC_INFLIGHT_PER_ORG = 1
+    get_redis().delete(async_lane.inflight_key(buyer.organization.pk))
+    inputs = [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1.0, 2.0, 3.0, 4.0]}]
+
+    def redis_gone(**kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(dispatch, "enqueue", redis_gone)
+        outage.setattr(async_lane, "done", redis_gone)
+        with pytest.raises(ServiceUnavailable):
+            prediction_create(api_key=buyer.api_key, model=NAME, version=None, inputs=inputs)
+    with pytest.raises(RateLimited):  # within its retention the lost one still counts
+        prediction_create(api_key=buyer.api_key, model=NAME, version=None, inputs=inputs)
+
+    later = time.time() + buyer.organization.retention_minutes * 60 + 1
+    monkeypatch.setattr(async_lane, "time", SimpleNamespace(time=lambda: later))
+    state = prediction_create(api_key=buyer.api_key, model=NAME, version=None, inputs=inputs)
+    assert state["status"] == "queued"
