@@ -31,7 +31,7 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from inference.serving import gen_lane, quarantine
+from inference.serving import gen_lane, quarantine, replies
 
 log = logging.getLogger(__name__)
 
@@ -169,17 +169,12 @@ class Generation:
     def __init__(self, *, hardware_classes: list[str], threads: int = 2) -> None:
         self.lanes = [gen_lane.lane_key(h) for h in hardware_classes]
         self.models = Models(budget_bytes=settings.LLM_MEMORY_BYTES, max_batch=settings.LLM_MAX_BATCH)
-        self.publisher = Publisher(self._client)
+        self.publisher = Publisher(replies.worker_redis)
         self.handles: dict[str, object] = {}
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._consume, name=f"gen-lane-{i}", daemon=True)
                         for i in range(threads)]
         self.threads.append(threading.Thread(target=self._watch_cancels, name="gen-cancels", daemon=True))
-
-    @staticmethod
-    def _client() -> redis.Redis:
-        return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
-                                    health_check_interval=30)
 
     def start(self) -> None:
         self.publisher.thread.start()
@@ -197,19 +192,9 @@ class Generation:
         self.models.close()
 
     def _consume(self) -> None:
-        client = self._client()
-        backoff = 0.1
-        while not self.stopping.is_set():
-            try:
-                popped = client.brpop(self.lanes, timeout=1)
-            except redis.RedisError as exc:
-                log.warning("generation lane lost Redis (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.1
-            if popped is not None:
-                self._admit(client, json.loads(popped[1]))
+        client = replies.worker_redis()
+        for raw in replies.lane_messages(self.lanes, self.stopping, name="generation"):
+            self._admit(client, json.loads(raw))
 
     def _admit(self, client: redis.Redis, message: dict) -> None:
         request_id = message["rid"]
@@ -264,7 +249,7 @@ class Generation:
                                             "error": str(exc)}, last=True)
 
     def _watch_cancels(self) -> None:
-        client = self._client()
+        client = replies.worker_redis()
         while not self.stopping.wait(0.1):
             ids = list(self.handles)
             if not ids:

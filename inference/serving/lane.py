@@ -25,9 +25,6 @@ import logging
 import threading
 import time
 
-import redis
-from django.conf import settings
-
 from inference.serving import replies
 
 log = logging.getLogger(__name__)
@@ -89,26 +86,9 @@ class LaneConsumer:
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _client(self) -> redis.Redis:
-        # BRPOP blocks up to one second; the socket timeout only catches a silent network.
-        return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
-                                    health_check_interval=30)
-
     def _consume(self) -> None:
-        client = self._client()
-        backoff = 0.1
-        while not self.stopping.is_set():
-            try:
-                popped = client.brpop(self.lanes, timeout=1)
-            except redis.RedisError as exc:
-                log.warning("sync lane lost Redis (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.1
-            if popped is None:
-                continue
-            message = json.loads(popped[1])
+        for raw in replies.lane_messages(self.lanes, self.stopping, name="sync"):
+            message = json.loads(raw)
             if message.get("deadline", float("inf")) < time.time():
                 self.expired += 1  # the gateway already answered 504 and released the reservation
                 continue

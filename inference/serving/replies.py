@@ -5,11 +5,16 @@ gateway) that expires within a minute: one round trip instead of Celery's result
 the payload never lands anywhere durable.
 """
 
+import logging
+import threading
+from collections.abc import Iterator
+
 import redis
 from django.conf import settings
 
 from core.redis import OnePerProcess
 
+log = logging.getLogger(__name__)
 REPLY_TTL_SECONDS = 60
 
 
@@ -32,3 +37,28 @@ blocking_redis = OnePerProcess(lambda: redis.Redis.from_url(
 
 def reset() -> None:
     blocking_redis.reset()
+
+
+def worker_redis() -> redis.Redis:
+    """A worker lane's own client: BRPOP blocks up to one second; the socket timeout only catches a
+    silent network."""
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
+                                health_check_interval=30)
+
+
+def lane_messages(lanes: list[str], stopping: threading.Event, *, name: str) -> Iterator[bytes]:
+    """Messages popped off the lanes until `stopping` is set. Redis going away (restarted, killed)
+    is waited out with a backoff up to 2 s, so a lane thread never dies with it."""
+    client = worker_redis()
+    backoff = 0.1
+    while not stopping.is_set():
+        try:
+            popped = client.brpop(lanes, timeout=1)
+        except redis.RedisError as exc:
+            log.warning("%s lane lost Redis (%s); reconnecting in %.1fs", name, type(exc).__name__, backoff)
+            stopping.wait(backoff)
+            backoff = min(backoff * 2, 2.0)
+            continue
+        backoff = 0.1
+        if popped is not None:
+            yield popped[1]

@@ -10,7 +10,6 @@ import threading
 import time
 from decimal import Decimal
 
-import numpy as np
 import openai
 import pytest
 from django.apps import apps
@@ -20,7 +19,7 @@ from billing.services.limits import usage_limit_set
 from core.redis import get_redis
 from tests.conftest import make_persona
 from tests.inference.serving import subscribe
-from tests.llm_serving import WebServer, genai_folder, published_llm
+from tests.llm_serving import WebServer, genai_folder, greedy_tokens, published_llm
 from tests.workers import WorkerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -56,7 +55,6 @@ def sdk(persona, web) -> openai.OpenAI:
 
 def reference(messages_or_prompt, *, max_tokens: int, family: str = "llama") -> tuple[str, int, int]:
     """(text, completion tokens, prompt tokens) of greedy ONNX Runtime GenAI on the built folder."""
-    import onnxruntime_genai as og
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
@@ -67,15 +65,7 @@ def reference(messages_or_prompt, *, max_tokens: int, family: str = "llama") -> 
         ids = AutoTokenizer.from_pretrained(folder).apply_chat_template(messages_or_prompt, tokenize=True,
                                                                         add_generation_prompt=True)
         ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-    model = og.Model(str(folder))
-    params = og.GeneratorParams(model)
-    params.set_search_options(do_sample=False, max_length=len(ids) + max_tokens)
-    generator = og.Generator(model, params)
-    generator.append_tokens(np.array([ids], dtype=np.int32))
-    tokens = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        tokens.append(int(generator.get_next_tokens()[0]))
+    tokens = greedy_tokens(ids, max_tokens=max_tokens, family=family)
     eos_ids = json.loads((folder / "genai_config.json").read_text())["model"]["eos_token_id"]
     eos = set(eos_ids) if isinstance(eos_ids, list) else {eos_ids}
     # og's own decode drops a trailing partial UTF-8 character; the tokenizer's decode keeps it, as
