@@ -128,12 +128,19 @@ class Stack:
             os.kill(pid, signal.SIGKILL)
 
 
-def start_stack() -> Stack:
-    var_dir = Path(tempfile.mkdtemp(prefix="mb-run-"))
+def stack_env(var_dir: Path) -> dict[str, str]:
+    """The environment of a stack on `var_dir` (also for a manage.py command run against it):
+    the embedded default, whatever services the test run itself was given."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "MODELBAY_TEST_RUN_ID", "MODELBAY_WORKER_USES_TEST_DB",
                         "DEBUG", "MODELBAY_PROCESS_STATE"}}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.local", MODELBAY_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_stack() -> Stack:
+    var_dir = Path(tempfile.mkdtemp(prefix="mb-run-"))
+    env = stack_env(var_dir)
     port = free_port()
     log_path = var_dir / "stack.log"
     with open(log_path, "wb") as log:
