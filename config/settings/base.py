@@ -348,6 +348,9 @@ INFERENCE_WORKER_PROCESSES = env.int("INFERENCE_WORKER_PROCESSES", default=1)
 # cleanly in isolation is trusted again.
 INFERENCE_QUARANTINE_AFTER_CRASHES = env.int("INFERENCE_QUARANTINE_AFTER_CRASHES", default=3)
 INFERENCE_PROBATION_RUNS = env.int("INFERENCE_PROBATION_RUNS", default=20)
+# A running mark of this very worker that it is not running is an orphan (Redis was away when the
+# run tried to clear it); it is settled once older than this.
+INFERENCE_ORPHAN_GRACE_SECONDS = env.float("INFERENCE_ORPHAN_GRACE_SECONDS", default=10.0)
 # Async predictions: threads per inference worker taking them (fairly across organizations), how
 # long one waits for running sync calls before taking its turn, and how many one organization
 # may have queued or running at once (429 with Retry-After past it).

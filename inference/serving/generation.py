@@ -166,8 +166,12 @@ class Publisher:
 class Generation:
     """The worker's generation service: lane threads, engines, publisher, cancel watch."""
 
-    def __init__(self, *, hardware_classes: list[str], threads: int = 2) -> None:
+    def __init__(self, *, hardware_classes: list[str], threads: int = 2, active: set[str] | None = None) -> None:
         self.lanes = [gen_lane.lane_key(h) for h in hardware_classes]
+        # The worker's set of request ids it is running, which its crash watch reads: a generation
+        # (loading its model included) may take minutes, and a mark not in it would be settled as
+        # an orphan after INFERENCE_ORPHAN_GRACE_SECONDS, ending a healthy stream with a 503.
+        self.active = active if active is not None else set()
         self.models = Models(budget_bytes=settings.LLM_MEMORY_BYTES, max_batch=settings.LLM_MAX_BATCH)
         self.publisher = Publisher(replies.worker_redis)
         self.handles: dict[str, object] = {}
@@ -202,10 +206,12 @@ class Generation:
             return  # the caller gave up waiting and was answered; nothing was billed
         mark = {"v": message["v"], "host": socket.gethostname(), "pid": os.getpid(), "t": time.time(),
                 "reply": message["reply"], "llm": True}
+        self.active.add(request_id)
         try:
             client.hset(quarantine.running_key(), request_id, json.dumps(mark))
             loaded = self.models.get((message["v"], message["variant"], message["sha"]))
         except Exception as exc:  # noqa: BLE001 - answered to the caller; never log prompts
+            self.active.discard(request_id)
             log.error("generation %s could not start: %s", request_id, type(exc).__name__)
             self.publisher.put(request_id, {"t": "error", "status": 500, "code": "model_unavailable",
                                             "error": "the model could not be loaded; you were not billed"}, last=True)
@@ -223,6 +229,7 @@ class Generation:
                 self.publisher.put(request_id, {"t": "token", "text": event.text})
                 return
             loaded.active.discard(request_id)
+            self.active.discard(request_id)
             self.handles.pop(request_id, None)
             compute_ms = (time.perf_counter() - started) * 1000
             if event.reason == "error":
@@ -245,6 +252,7 @@ class Generation:
             self.handles[request_id] = loaded.engine.submit(request)
         except ValueError as exc:  # refused by the engine (e.g. over the context): the buyer's 400
             loaded.active.discard(request_id)
+            self.active.discard(request_id)
             self.publisher.put(request_id, {"t": "error", "status": 400, "code": "invalid_request",
                                             "error": str(exc)}, last=True)
 

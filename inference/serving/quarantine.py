@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 3.0
 HEARTBEAT_TTL_SECONDS = 15
-ORPHAN_GRACE_SECONDS = 10.0
 SUSPECTS_KEY = "infer:suspects"  # version id -> {"since", "incident"}
 PROBATION_KEY = "infer:probation"  # version id -> clean isolated runs since it became suspect
 
@@ -179,7 +178,8 @@ def sweep(*, active: set[str] | frozenset[str] = frozenset()) -> int:
     for worker, runs in by_worker.items():
         now = time.time()
         if worker == me:
-            runs = [(r, e) for r, e in runs if r not in active and now - e.get("t", now) > ORPHAN_GRACE_SECONDS]
+            grace = settings.INFERENCE_ORPHAN_GRACE_SECONDS
+            runs = [(r, e) for r, e in runs if r not in active and now - e.get("t", now) > grace]
         elif _worker_alive(*worker):
             for request_id, entry in runs:
                 if now - entry.get("t", now) > stale_after:

@@ -149,7 +149,7 @@ def _start_serving(sender: Any = None, **_: Any) -> None:
         turn=current.turns.async_turn,
         client_factory=lambda: redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
                                                     socket_connect_timeout=2, health_check_interval=30))
-    generation = Generation(hardware_classes=hardware)
+    generation = Generation(hardware_classes=hardware, active=current.active)
     sync.start()
     queued.start()
     generation.start()

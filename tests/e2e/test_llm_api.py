@@ -20,7 +20,7 @@ from core.redis import get_redis
 from tests.conftest import make_persona
 from tests.inference.serving import subscribe
 from tests.llm_serving import WebServer, genai_folder, greedy_tokens, published_llm
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, worker_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 CHAT = "vendor-co.chat"
@@ -37,7 +37,10 @@ def web(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    process = WorkerProcess(queues="infer.cpu,default", concurrency=4, name="llm")
+    # A short orphan grace: the worker's own crash watch must never take a long generation it is
+    # running for an orphan (it would end the stream with a 503).
+    process = WorkerProcess(queues="infer.cpu,default", concurrency=4, name="llm",
+                            env=worker_env(INFERENCE_ORPHAN_GRACE_SECONDS="1"))
     yield process
     process.stop()
 
@@ -291,3 +294,16 @@ def test_the_tokens_of_sdk_calls_reach_stripes_two_meters_through_the_stand_in(v
               for p in StripePrice.objects.filter(plan__model=model)}
     assert meters == {"input_tokens": sum(u.prompt_tokens for u in usages),
                       "output_tokens": sum(u.completion_tokens for u in usages)}
+
+
+def test_a_generation_longer_than_the_orphan_grace_is_not_ended_by_its_own_workers_crash_watch(
+        buyer, slow_model, web, worker):
+    from inference.serving.quarantine import HEARTBEAT_SECONDS
+
+    started = time.monotonic()
+    chunks = list(sdk(buyer, web).completions.create(model=SLOW, prompt="Once", max_tokens=1900, temperature=0,
+                                                     stream=True, stream_options={"include_usage": True}))
+    elapsed = time.monotonic() - started
+    assert elapsed > 1 + 2 * HEARTBEAT_SECONDS, f"the generation took {elapsed:.1f}s: too short to prove anything"
+    assert chunks[-2].choices[0].finish_reason in ("stop", "length")
+    assert chunks[-1].usage.completion_tokens == UsageEvent.objects.get(organization=buyer.organization).output_tokens
