@@ -1,7 +1,7 @@
 """Language-model generation through the platform vs in-process: TTFT and tokens/s at 1, 4, 16 streams.
 
 Run: .venv/bin/python bench/generation.py [--seconds 3] [--rounds 3] [--new-tokens 64] [--probes 8]
-     [--quick] [--no-engine] [--unpatched] [--report-only]
+     [--streams 1,4,16] [--quick] [--no-engine] [--keep-logs] [--out STEM] [--report-only]
 
 The model: the ~100M-parameter Llama of tests/llm_models.py (BENCH_100M, random weights, a locally
 trained tokenizer), built once with ONNX Runtime GenAI's model builder (fp32, cpu) into
@@ -21,10 +21,6 @@ Variants, interleaved within each round (platform, og, engine, platform, og, eng
   splits the platform's loss into "engine vs og" and "stack around the engine".
 - lane (TTFT probes only, a diagnostic): the message the web queues, pushed on the generation lane
   from here and its events read off Redis: the worker's part without HTTP, key, reservation or SSE.
-
-The worker is started through bench/support/llm_worker.py, which lengthens the crash watch's orphan
-grace: as shipped, a generation running over 10 s is ended with a 503 (see that module); --unpatched
-runs the worker as shipped.
 
 Each stream sends requests back to back for --seconds (at least one), the prompt ids identical
 across variants (the web's own prompt_ids for the chat message). Per request: TTFT = request start
@@ -57,7 +53,7 @@ os.environ.setdefault("LLM_RATE_LIMIT_RPM", "1000000")  # before bench.serving s
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import VAR, cpu_ms, pct, setup_stack, spawn, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
+from bench.serving import VAR, cpu_ms, pct, setup_stack, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
 
 RESULTS = ROOT / "bench" / "results"
 STREAMS = (1, 4, 16)
@@ -99,18 +95,6 @@ def publish(folder: Path) -> tuple[object, list[list[int]], list[str]]:
         ids.append(tokens)
         texts.append(text)
     return version, ids, texts
-
-
-def start_llm_worker(patched: bool):
-    """bench/serving.py's worker (`-Q infer.cpu -P threads -c 16`, batching on); `patched` starts it
-    through bench/support/llm_worker.py, which keeps its crash watch off generations over 10 s."""
-    if not patched:
-        return start_worker(True)
-    log = VAR / "worker-llm.log"
-    return spawn([sys.executable, "-m", "bench.support.llm_worker", "-A", "config", "worker", "-Q", "infer.cpu",
-                  "-P", "threads", "-c", "16", "--without-heartbeat", "--without-gossip", "--without-mingle",
-                  "-n", "benchllm@%h", "--loglevel", "INFO"], "worker-llm",
-                 lambda: log.exists() and b"ready." in log.read_bytes(), env={"INFERENCE_BATCHING": "true"})
 
 
 # ------------------------------------------------------------------ one request, three ways
@@ -295,10 +279,9 @@ def closed_loop(make: Callable[[], Callable[[int], dict]], streams: int, seconds
     return result
 
 
-def ttft_probes(makes: dict[str, Callable], count: int) -> dict[str, list[dict]]:
+def ttft_probes(calls: dict[str, Callable[[int], dict]], count: int) -> dict[str, list[dict]]:
     """One short request per variant, `count` times in turn (A B C A B C ...), one stream: TTFT
     pairs taken moments apart, so a machine whose load drifts biases no variant."""
-    calls = {variant: make() for variant, make in makes.items()}
     out: dict[str, list[dict]] = {variant: [] for variant in calls}
     order = list(calls)
     for k in range(count):
@@ -329,14 +312,16 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=8, help="TTFT probes per variant and round")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 4 probes")
     parser.add_argument("--no-engine", action="store_true", help="skip the in-process Engine row")
-    parser.add_argument("--unpatched", action="store_true",
-                        help="the worker exactly as shipped (generations over 10 s end in a 503)")
+    parser.add_argument("--streams", type=lambda v: [int(x) for x in v.split(",")], default=list(STREAMS),
+                        help="concurrencies to run, e.g. 1 (default 1,4,16)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "generation", help="results stem (.json, .png)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the web and worker logs (and the database)")
     parser.add_argument("--port", type=int, default=18775)
     parser.add_argument("--report-only", action="store_true", help="redo table and plot from generation.json")
     args = parser.parse_args()
     if args.report_only:
-        report(json.loads((RESULTS / "generation.json").read_text()))
+        VAR.rmdir()  # bench.serving made it on import; nothing runs here
+        report(json.loads(args.out.with_suffix(".json").read_text()), args.out)
         return
     if args.quick:
         args.seconds, args.rounds, args.probes = 2.0, 1, 4
@@ -357,7 +342,7 @@ def main() -> None:
 
         engine = Engine(folder, max_batch=settings.LLM_MAX_BATCH)
     web = start_web(args.port)
-    worker = start_llm_worker(not args.unpatched)
+    worker = start_worker(True)
     variants: dict[str, Callable] = {"platform": platform_client(args.port, stack["secret"], args.new_tokens),
                                      "og": og_client(og, og_model, args.new_tokens)}
     if engine is not None:
@@ -366,25 +351,26 @@ def main() -> None:
         og, og_model, PROBE_TOKENS), "lane": lane_client(version, PROBE_TOKENS)}  # lane: a diagnostic
     if engine is not None:
         probes["engine"] = engine_client(engine, PROBE_TOKENS)
+    probes = {variant: make() for variant, make in probes.items()}  # calls: warm-up and ttft_probes
     pids = {"web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid}
     runs: list[dict] = []
     meta = {"cores": os.cpu_count(), "model": str(folder), "prompt_tokens": [len(i) for i in ids],
             "new_tokens": args.new_tokens, "probes": args.probes, "probe_tokens": PROBE_TOKENS, "seconds": args.seconds, "rounds": args.rounds,
             "llm_max_batch": settings.LLM_MAX_BATCH,
-            "worker": "as shipped" if args.unpatched else "bench/support/llm_worker.py (orphan grace 3600 s)", "weights_mb": round(sum(
+"weights_mb": round(sum(
                 p.stat().st_size for p in folder.glob("model.onnx*")) / 1e6)}
     try:
         warm_start = time.perf_counter()
-        for make in variants.values():  # loads the worker's engine, warms arenas and caches
-            call = make()
-            for i in range(3):
-                call(i)
+        for variant, make in variants.items():  # loads the worker's engine, warms arenas and caches
+            make()(0)
+            for i in (1, 2):
+                probes[variant](i)
         meta["warm_up_seconds"] = round(time.perf_counter() - warm_start, 1)
         print(f"model {meta['weights_mb']} MB of weights; prompts {min(meta['prompt_tokens'])}-"
               f"{max(meta['prompt_tokens'])} tokens, <= {args.new_tokens} new; warm-up {meta['warm_up_seconds']} s",
               flush=True)
         for round_no in range(args.rounds):
-            for streams in STREAMS:
+            for streams in args.streams:
                 if streams == 1 and args.probes:
                     for variant, records in ttft_probes(probes, args.probes).items():
                         runs.append({"round": round_no, "streams": 1, "variant": variant, "probe": True,
@@ -416,7 +402,7 @@ def main() -> None:
             print(f"logs and database kept in {VAR}")
         else:
             shutil.rmtree(VAR, ignore_errors=True)
-    report({"meta": meta, "runs": runs})
+    report({"meta": meta, "runs": runs}, args.out)
 
 
 def per_round(runs: list[dict], key: str, variant: str, streams: int) -> dict[int, float]:
@@ -428,7 +414,7 @@ def median_ratio(num: dict[int, float], den: dict[int, float], op=lambda a, b: a
     return statistics.median(values) if values else float("nan")
 
 
-def report(data: dict) -> None:
+def report(data: dict, out: Path) -> None:
     meta, probe_runs = data["meta"], [r for r in data["runs"] if r.get("probe")]
     runs = [r for r in data["runs"] if not r.get("probe")]
     variants = list(dict.fromkeys(r["variant"] for r in runs))
@@ -460,8 +446,8 @@ def report(data: dict) -> None:
             per_round(runs, "ttft_p50_ms", "platform", 1), per_round(runs, "ttft_p50_ms", ref, 1), lambda a, b: a - b)
         targets[f"total_tps_ratio_vs_{ref}_at_16"] = median_ratio(
             per_round(runs, "total_tps", "platform", 16), per_round(runs, "total_tps", ref, 16))
-    best = {rnd: max(r["total_tps"] for r in runs if r["round"] == rnd and r["streams"] == 16
-                     and r["variant"] in refs) for rnd in {r["round"] for r in runs}}
+    best = {rnd: max([r["total_tps"] for r in runs if r["round"] == rnd and r["streams"] == 16
+                      and r["variant"] in refs], default=float("nan")) for rnd in {r["round"] for r in runs}}
     targets["total_tps_ratio_vs_best_in_process_at_16"] = median_ratio(
         per_round(runs, "total_tps", "platform", 16), best)
     print("\ntargets (reported, not asserted):")
@@ -480,10 +466,10 @@ def report(data: dict) -> None:
             cpu = {k: statistics.median(r["cpu_ms_per_token"][k] for r in mine) for k in mine[0]["cpu_ms_per_token"]}
             print(f"  streams {streams:>2}: role chunk (gateway) after {statistics.median(r['admitted_p50_ms'] for r in mine):.1f} ms;"
                   f" CPU ms per output token: " + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generation.json").write_text(json.dumps({"meta": meta, "table": rows, "targets": targets,
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "table": rows, "targets": targets,
                                                          "runs": runs}, indent=1))
-    plot(rows, variants)
+    plot(rows, variants, out)
 
 
 def probe_report(probe_runs: list[dict]) -> dict:
@@ -528,7 +514,7 @@ def probe_report(probe_runs: list[dict]) -> dict:
             "probe_ttft_split_p50_ms": {k: pct(x, 0.5) for k, x in split.items() if x}}
 
 
-def plot(rows: list[dict], variants: list[str]) -> None:
+def plot(rows: list[dict], variants: list[str], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -550,7 +536,7 @@ def plot(rows: list[dict], variants: list[str]) -> None:
         ax.legend(fontsize=8)
     axes[0].set_yscale("log")
     fig.tight_layout()
-    fig.savefig(RESULTS / "generation.png", dpi=110)
+    fig.savefig(out.with_suffix(".png"), dpi=110)
 
 
 if __name__ == "__main__":
