@@ -5,6 +5,9 @@ v2 clients work unchanged. `Authorization: Bearer <api key>` on everything but h
 from __future__ import annotations
 
 import time
+from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import redis
 from django.conf import settings
@@ -79,6 +82,56 @@ def model_metadata(request: HttpRequest, name: str, version: str | None = None) 
         "inputs": [{k: s[k] for k in ("name", "datatype", "shape")} for s in signature.get("inputs", [])],
         "outputs": [{k: s[k] for k in ("name", "datatype", "shape")} for s in signature.get("outputs", [])],
     })
+
+
+# Triton's names for the v2 datatypes, as its model configuration spells them.
+_CONFIG_TYPES = {"BYTES": "TYPE_STRING"}
+
+
+def _config_tensor(spec: dict, *, batched: bool) -> dict:
+    """One input or output as Triton's model configuration states it: with a batch size, the
+    dims leave out the batch axis."""
+    dims = list(spec["shape"][1:] if batched else spec["shape"])
+    return {"name": spec["name"], "data_type": _CONFIG_TYPES.get(spec["datatype"], f"TYPE_{spec['datatype']}"),
+            "dims": dims}
+
+
+@cache
+def _server_version() -> str:
+    try:
+        return package_version("modelbay")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "dev"
+
+
+@require_GET
+def server_metadata(request: HttpRequest) -> JsonResponse:
+    """The protocol's server metadata; the extensions are the Triton ones this server speaks."""
+    return JsonResponse({"name": "modelbay", "version": _server_version(),
+                         "extensions": ["binary_tensor_data", "model_configuration"]})
+
+
+@require_GET
+@_protocol_errors
+def model_config(request: HttpRequest, name: str, version: str | None = None) -> JsonResponse:
+    """Triton's model configuration (max_batch_size, inputs, outputs, dynamic batching), so tools
+    that read it (tritonclient's get_model_config, perf_analyzer) work."""
+    api_key = gateway.authenticate(request.headers.get("Authorization", ""), ip=client_ip(request))
+    model, found = gateway.resolve(organization=api_key.organization, name=name, version=version)
+    signature = found.signature or {}
+    if signature.get("kind") == "llm":
+        return _error(400, f"{name} is a language model: it has no tensor configuration; call it through "
+                           "the OpenAI-compatible API, POST /v1/chat/completions.")
+    batched = bool(signature.get("batched", True))  # as the batcher reads it (versions from before the flag)
+    config = {
+        "name": name, "platform": PLATFORM, "backend": "onnxruntime", "version_policy": {"latest": {"num_versions": 1}},
+        "max_batch_size": settings.INFERENCE_MAX_BATCH_SIZE if batched else 0,
+        "input": [_config_tensor(s, batched=batched) for s in signature.get("inputs", [])],
+        "output": [_config_tensor(s, batched=batched) for s in signature.get("outputs", [])],
+    }
+    if batched and settings.INFERENCE_BATCHING:
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": int(settings.INFERENCE_BATCH_WINDOW_MS * 1000)}
+    return JsonResponse(config)
 
 
 @require_GET

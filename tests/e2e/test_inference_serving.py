@@ -89,6 +89,19 @@ def test_tritonclient_gets_the_outputs_of_a_local_onnxruntime_run(buyer, tiny, i
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready(NAME, headers=auth)
     assert client.get_model_metadata(NAME, headers=auth)["platform"] == "onnxruntime_onnx"
+    assert client.get_model_metadata(NAME, "1.0.0", headers=auth)["versions"] == ["1.0.0"]
+    assert client.is_model_ready(NAME, "1.0.0", headers=auth)
+    server = client.get_server_metadata()
+    assert server["name"] == "modelbay" and "binary_tensor_data" in server["extensions"]
+    for version in ("", "1.0.0"):
+        config = client.get_model_config(NAME, version, headers=auth)
+        # Batched on axis 0: Triton states the dims without it, and the batch size the worker forms.
+        assert config["max_batch_size"] == 32 and config["platform"] == "onnxruntime_onnx"
+        assert config["input"] == [{"name": "x", "data_type": "TYPE_FP32", "dims": [4]}]
+        assert config["output"] == [{"name": "y", "data_type": "TYPE_FP32", "dims": [2]}]
+        assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
+    with pytest.raises(triton.InferenceServerException, match="no model"):
+        client.get_model_config("vendor-co.nope", headers=auth)
     x = np.random.default_rng(7).standard_normal((5, 4)).astype(np.float32)
     for binary in (False, True):
         tensor = triton.InferInput("x", list(x.shape), "FP32")
