@@ -9,6 +9,7 @@ import time
 
 from axes.handlers.proxy import AxesProxyHandler
 from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -28,6 +29,7 @@ from accounts.models import User
 from accounts.pages import flash_error
 from accounts.tenancy import client_ip
 from core.errors import ApplicationError, RateLimited
+from core.roles import organization_role
 
 PENDING = "accounts.two_factor_pending"
 PENDING_SECONDS = 300
@@ -39,10 +41,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_default_redirect_url(self) -> str:
-        # Staff (the demo's staff user has no organization) start on the dashboard.
-        if self.request.user.is_staff:
-            return reverse("dashboard:index")
-        return super().get_default_redirect_url()
+        return landing_url(self.request)
 
     def form_valid(self, form) -> HttpResponse:
         user = form.get_user()
@@ -51,10 +50,19 @@ class LoginView(auth_views.LoginView):
         self.request.session.cycle_key()  # a fresh session id for the half-signed-in state
         self.request.session[PENDING] = {
             "user": user.pk, "backend": user.backend, "at": time.time(),
-            "next": self.get_redirect_url() or (reverse("dashboard:index") if user.is_staff else
-                                                self.get_default_redirect_url()),
+            "next": self.get_redirect_url(),  # "" = land by role once the code step logs in
         }
         return redirect("accounts:login-code")
+
+
+def landing_url(request: HttpRequest) -> str:
+    """Where a signed-in user starts when no ?next= says otherwise: staff (the demo's staff user
+    has no organization) on the dashboard, a vendor's organization in the vendor portal, a
+    buyer's in the console, and a fresh one on its keys (settings.LOGIN_REDIRECT_URL)."""
+    if request.user.is_staff:
+        return reverse("dashboard:index")
+    return {"vendor": "/vendor/", "buyer": "/console/"}.get(organization_role(request) or "",
+                                                            settings.LOGIN_REDIRECT_URL)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -117,7 +125,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
             del request.session[PENDING]
             login(request, user, backend=pending["backend"])
             otp_login(request, device)
-            return redirect(pending["next"])
+            return redirect(pending["next"] or landing_url(request))
         # A refused code is a failed login: audited, and counted by django-axes (which answers
         # with the lockout page once the limit is reached).
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)

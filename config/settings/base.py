@@ -138,7 +138,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+# Where a login lands without ?next=: a fresh organization's first step is a key; a vendor's
+# organization (one listing a model) goes to /vendor/, a buyer's (one that subscribed) to /console/.
 LOGIN_REDIRECT_URL = "/accounts/keys/"
+# Called as hook(request) -> "vendor" | "buyer" | "new" | None (core.roles), so core and accounts
+# ask marketplace without importing it.
+ORGANIZATION_ROLE = "marketplace.selectors.roles.request_organization_role"
 LOGOUT_REDIRECT_URL = "/"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # a reset link works for one day
 # A self-service sign-up confirms its address through an emailed, signed link this old at most.

@@ -7,8 +7,10 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from accounts.models import ApiKey, Invitation, User
+from marketplace.services.entitlements import entitlement_subscribe
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import PASSWORD as PERSONA_PASSWORD
+from tests.factories import published_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -143,3 +145,22 @@ def test_organization_switcher_changes_the_organization_pages_act_for(page, buye
     switcher.select_option("buyer-co")  # submits on change
     expect(page.get_by_role("heading", level=1)).to_have_text("Members of Buyer Co")
     expect(page.get_by_label("Organization", exact=True)).to_have_value("buyer-co")
+
+
+def test_login_lands_by_role_and_a_buyer_is_not_offered_the_vendor_portal(page, vendor, buyer):
+    model = published_model(vendor.organization, "tiny")
+    entitlement_subscribe(organization=buyer.organization, user=buyer.user, model=model,
+                          plan_id=model.plans.get().pk, declared_use="research", territory="DE")
+    log_in(page, vendor.user.email, PERSONA_PASSWORD)
+    expect(page).to_have_url(re.compile(r"/vendor/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your models")
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, buyer.user.email, PERSONA_PASSWORD)
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Console of Buyer Co")
+    main_nav = page.get_by_role("navigation", name="Main")
+    expect(main_nav.get_by_role("link", name="Console")).to_be_visible()
+    expect(main_nav.get_by_role("link", name="Vendor portal")).to_have_count(0)
+    page.get_by_role("link", name="Sell a model").click()
+    expect(page).to_have_url(re.compile(r"/vendor/models/new/$"))
