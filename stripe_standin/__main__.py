@@ -1,4 +1,4 @@
-"""python -m billing.stripe_standin --port 12111 [--webhook-url URL --webhook-secret whsec_...]
+"""python -m stripe_standin --port 12111 [--webhook-url URL --webhook-secret whsec_...]
 [--state-file path.json]"""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .standin import StripeStandin
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing.stripe_standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stripe_standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument("--webhook-url", help="where to POST signed events")

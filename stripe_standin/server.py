@@ -29,7 +29,7 @@ from .store import expand, new_id
 if TYPE_CHECKING:
     from .standin import StripeStandin
 
-log = logging.getLogger("billing.stripe_standin")
+log = logging.getLogger("stripe_standin")
 
 COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in ROUTES]
 

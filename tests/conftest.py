@@ -116,7 +116,7 @@ STRIPE_WEBHOOK_TEST_SECRET = "whsec_modelbay_test_secret"
 def stripe_standin(settings):
     """The local Stripe stand-in on a free port, with settings pointing billing at it (the
     STRIPE_API_KEY switch on). Webhooks are not pushed unless a test configures a URL."""
-    from billing.stripe_standin import StripeStandin
+    from stripe_standin import StripeStandin
 
     standin = StripeStandin(port=0, webhook_secret=STRIPE_WEBHOOK_TEST_SECRET, webhook_backoff_seconds=0.05)
     base_url = standin.start()

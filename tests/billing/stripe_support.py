@@ -17,10 +17,10 @@ from rest_framework.test import APIClient
 from billing.models import StripeEvent, UsageEvent
 from billing.services.metering import usage_commit, usage_reserve
 from billing.services.webhooks import webhook_process
-from billing.stripe_standin import StripeStandin
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
 from marketplace.services.entitlements import entitlement_subscribe
 from marketplace.services.plans import plan_create
+from stripe_standin import StripeStandin
 from tests.conftest import STRIPE_WEBHOOK_TEST_SECRET
 from tests.factories import published_model
 

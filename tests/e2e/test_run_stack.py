@@ -176,7 +176,7 @@ def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works(sta
     outputs = json.loads(body)["outputs"]
     assert outputs[0]["name"] == "y" and outputs[0]["shape"] == [1, 2]
     # The Stripe stand-in signs its webhooks with a secret made for this run, not a known one.
-    standin = stack.pid_of("billing.stripe_standin")
+    standin = stack.pid_of("stripe_standin")
     secret = processes_of(stack.var_dir)[standin].split("--webhook-secret ")[1].split()[0]
     assert re.fullmatch(r"whsec_[0-9a-f]{48}", secret)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.stripe_standin import StripeStandin
+from stripe_standin import StripeStandin
 from tests.stripe_standin.support import WEBHOOK_SECRET, make_client
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import stripe
 
-from billing.stripe_standin import StripeStandin
+from stripe_standin import StripeStandin
 
 WEBHOOK_SECRET = "whsec_standin_test_secret"
 

@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 FIXTURES = json.loads(
-    (Path(__file__).parents[2] / "billing" / "stripe_standin" / "fixtures.json").read_text()
+    (Path(__file__).parents[2] / "stripe_standin" / "fixtures.json").read_text()
 )["resources"]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import stripe
 
-from billing.stripe_standin import StripeStandin
+from stripe_standin import StripeStandin
 from tests.stripe_standin.support import make_client
 
 ROOT = Path(__file__).parents[2]
@@ -29,7 +29,7 @@ def test_cli_serves_the_api(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "billing.stripe_standin", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "stripe_standin", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "listening on" in process.stdout.readline()

@@ -137,7 +137,7 @@ class Command(BaseCommand):
         # Per run: a secret fixed in the source would let anyone who reads it forge webhooks.
         secret = f"whsec_{secrets.token_hex(24)}"
         supervisor.add(Child("stripe-standin", _spawner([
-            python, "-m", "billing.stripe_standin", "--port", str(port),
+            python, "-m", "stripe_standin", "--port", str(port),
             "--webhook-url", f"http://{address}/api/v1/billing/stripe/webhook",
             "--webhook-secret", secret,
             "--state-file", str(settings.VAR_DIR / "stripe-standin.json")])))
