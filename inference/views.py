@@ -25,6 +25,7 @@ from marketplace.models import ModelVersion
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.selectors.listings import vendor_model_get
+from marketplace.views.common import units_explained
 
 KEY_LIFETIME = timedelta(minutes=15)
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
@@ -93,4 +94,5 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         "subscribe_url": reverse("console:subscribe", kwargs={"vendor": model.organization.slug, "slug": model.slug}),
         "has_tokenizer": bool(version.tokenizer_artifact),
         "tokenize_url": reverse("tokenize"),
+        "units_note": units_explained(entitlement.plan if entitlement else None),
     })

@@ -53,6 +53,23 @@ def plan_summary(plan: Plan) -> str:
             f"{plan.included_calls:,} calls included{overage}")
 
 
+def units_explained(plan: Plan | None) -> str:
+    """What the "units" of a usage receipt are, and whether the buyer's plan bills by them: a
+    per-call plan bills 0.02 per call whatever the units, which "Units 4" alone does not say."""
+    what = "1 unit = 1 tensor element sent (a token id, for a text model)"
+    if plan is None:
+        return what
+    if plan.kind == Plan.Kind.FREE:
+        return f"{what}; your free plan counts calls, not units"
+    if plan.kind == Plan.Kind.SUBSCRIPTION:
+        return f"{what}; your subscription counts calls, not units"
+    return {
+        Plan.Unit.CALL: f"{what}; your plan bills per call, not per unit",
+        Plan.Unit.THOUSAND_UNITS: f"{what}; your plan bills per 1,000 units",
+        Plan.Unit.COMPUTE_SECOND: f"{what}; your plan bills per second of compute, not per unit",
+    }.get(plan.unit, what)
+
+
 def license_terms(license: License | None) -> list[tuple[str, str]]:
     """The structured terms as (term, answer) rows for a summary table."""
     if license is None:

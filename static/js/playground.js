@@ -58,9 +58,19 @@
     const status = document.getElementById("playground-status");
     const button = document.getElementById("run-button");
 
+    // Every run starts from an empty result: after a failed run, the previous outputs and
+    // receipt must not stay on screen as if they answered the inputs now in the form.
+    function clearResult() {
+      result.hidden = true;
+      ["receipt-units", "receipt-cost", "receipt-quota", "receipt-request", "playground-outputs"].forEach(function (id) {
+        document.getElementById(id).textContent = "";
+      });
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       error.hidden = true;
+      clearResult();
       let inputs;
       try { inputs = buildInputs(form); } catch (e) {
         error.textContent = e.message; error.hidden = false; return;
@@ -92,6 +102,7 @@
         result.hidden = false;
         status.textContent = "Done.";
       }).catch(function (e) {
+        clearResult();
         error.textContent = e.message;
         error.hidden = false;
         status.textContent = "";

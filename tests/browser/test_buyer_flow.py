@@ -83,8 +83,16 @@ def test_buyer_finds_tries_subscribes_pays_and_sees_usage(page, live_server, ven
     page.get_by_role("button", name="Run").click()
     expect(page.get_by_test_id("outputs")).to_contain_text("[3.125,29.25]")
     expect(page.locator("#receipt-units")).to_have_text("4")
+    expect(page.get_by_test_id("units-note")).to_contain_text("your plan bills per call, not per unit")
     expect(page.locator("#receipt-cost")).not_to_have_text("—")
     screenshot(page, "45-console-playground")
+    # A failed run takes the previous result and receipt off the screen: they answered other inputs.
+    page.get_by_label(re.compile(r"^x ")).fill("[[1, 2, 3]]")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#playground-error")).to_contain_text("HTTP 4")
+    expect(page.get_by_test_id("outputs")).to_be_hidden()
+    expect(page.get_by_test_id("receipt")).to_be_hidden()
+    expect(page.locator("#receipt-units")).to_have_text("")
 
     # An API key of their own, and a call from "their backend".
     page.get_by_role("link", name="API keys").click()
