@@ -44,8 +44,9 @@ def subscribe(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
     plans = list(catalog.catalog_plans(model=model))
     choices = [(p.pk, f"{p.name} — {plan_summary(p)}") for p in plans]
     organization = request.tenant.organization
-    form = SubscribeForm(request.POST or None, plans=choices,
-                         initial={"license_id": license.pk if license else None, "territory": organization.country,
+    form = SubscribeForm(request.POST or None, plans=choices, commercial_use=license is None or license.commercial_use,
+                         initial={"license_id": license.pk if license else None,
+                                  "territory": organization.country.upper(),
                                   "plan": plans[0].pk if len(plans) == 1 else None})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

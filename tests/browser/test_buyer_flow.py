@@ -58,7 +58,7 @@ def test_buyer_finds_tries_subscribes_pays_and_sees_usage(page, live_server, ven
     expect(page.get_by_role("heading", level=1)).to_have_text("Subscribe to Tiny")
     expect(page.get_by_label("Full license text")).to_contain_text("You may use it.")
     page.get_by_role("radio", name=re.compile("^Commercial:")).check()
-    page.get_by_label("Country of use").fill("DE")
+    page.get_by_label("Country of use").select_option("DE")
     page.get_by_label(re.compile("Payg — Pay as you go")).check()
     page.get_by_label("I have read the license above and accept it").check()
     screenshot(page, "42-console-subscribe")
