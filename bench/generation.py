@@ -468,7 +468,7 @@ def report(data: dict, out: Path) -> None:
                   f" CPU ms per output token: " + "  ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "table": rows, "targets": targets,
-                                                         "runs": runs}, indent=1))
+                                                         "runs": runs + probe_runs}, indent=1))
     plot(rows, variants, out)
 
 
@@ -490,7 +490,11 @@ def probe_report(probe_runs: list[dict]) -> dict:
 
     ttft = {v: paired(lambda t, v=v: t[v]["ttft_ms"]) for v in ("platform", "og", "engine", "lane")}
     over = paired(lambda t: t["platform"]["ttft_ms"] - t["og"]["ttft_ms"])
-    split = {"gateway: request -> role chunk": paired(lambda t: t["platform"]["admitted"]),
+    split = {"platform - engine in-process (the stack around the same engine)": paired(
+                 lambda t: t["platform"]["ttft_ms"] - t["engine"]["ttft_ms"]),
+             "platform - lane (the web's part: HTTP, key, reservation, SSE)": paired(
+                 lambda t: t["platform"]["ttft_ms"] - t["lane"]["ttft_ms"]),
+             "gateway: request -> role chunk": paired(lambda t: t["platform"]["admitted"]),
              "web + SSE after the gateway: platform - lane - gateway": paired(
                  lambda t: t["platform"]["ttft_ms"] - t["lane"]["ttft_ms"] - t["platform"]["admitted"]),
              "text held back: lane first text - lane first token event": paired(
