@@ -105,7 +105,8 @@ class ApiKeyForm(forms.Form):
         help_text="Test keys are for trying the API; live keys are billed.",
     )
     scopes = forms.MultipleChoiceField(
-        choices=[(value, f"{value} — {SCOPE_HELP[value]}") for value in ApiKey.Scope.values],
+        # The label first; the scope's API name stays in brackets for those who script key creation.
+        choices=[(value, f"{label}: {SCOPE_HELP[value]} ({value})") for value, label in ApiKey.Scope.choices],
         widget=forms.CheckboxSelectMultiple, initial=[ApiKey.Scope.INFERENCE, ApiKey.Scope.CATALOG_READ],
         error_messages={"required": "Tick at least one scope: a key without scopes can do nothing."},
     )

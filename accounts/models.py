@@ -94,13 +94,14 @@ class ApiKey(models.Model):
     class Scope(models.TextChoices):
         # Least privilege: reading never spends money or takes weights. A key made before a
         # scope existed does not gain it (no data migration grants new powers).
-        INFERENCE = "inference"
-        CATALOG_READ = "catalog:read"
-        CATALOG_SUBSCRIBE = "catalog:subscribe"  # accept licenses, subscribe to plans, cancel
-        MODELS_DOWNLOAD = "models:download"  # download weights where the license allows it
-        VENDOR_WRITE = "vendor:write"
-        BILLING_READ = "billing:read"
-        KEYS_MANAGE = "keys:manage"
+        # The labels are what the pages show (a JSONField holds the values: no migration).
+        INFERENCE = "inference", "Inference"
+        CATALOG_READ = "catalog:read", "Catalog (read)"
+        CATALOG_SUBSCRIBE = "catalog:subscribe", "Subscriptions"  # accept licenses, subscribe to plans, cancel
+        MODELS_DOWNLOAD = "models:download", "Weight downloads"  # download weights where the license allows it
+        VENDOR_WRITE = "vendor:write", "Vendor models"
+        BILLING_READ = "billing:read", "Billing (read)"
+        KEYS_MANAGE = "keys:manage", "Key management"
 
     class Mode(models.TextChoices):
         LIVE = "live"
@@ -132,6 +133,11 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def scope_labels(self) -> list[str]:
+        """The scopes as people read them; a value no longer known is shown as stored."""
+        return [self.Scope(scope).label if scope in self.Scope.values else scope for scope in self.scopes]
 
 
 class AuditLogQuerySet(models.QuerySet):
