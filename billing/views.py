@@ -6,7 +6,7 @@ usage of a vendor's models per day — is `_vendor_usage_by_day` below (see its 
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import stripe
 from django import forms
@@ -19,7 +19,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.pages import flash_error, org_required
 from billing.selectors.earnings import earnings_for, earnings_totals, payout_account_for
-from billing.selectors.invoices import invoice_by_model, invoices_for, usage_by_day
+from billing.selectors.invoices import (
+    invoice_by_model,
+    invoice_usage_amount,
+    invoices_for,
+    usage_by_day,
+)
 from billing.selectors.usage import ledger_amount, ledger_calls, limits_for, vendor_usage_by_day
 from billing.services.limits import usage_limit_set
 from billing.services.payouts import onboarding_link, vendor_account_refresh
@@ -27,6 +32,7 @@ from billing.stripe_client import stripe_enabled
 from core.errors import ApplicationError
 from dashboard.charts import ChartSeries, line_chart
 from marketplace.selectors.entitlements import entitlements_of
+from marketplace.views.common import money as exact_money
 
 DAYS = 30
 
@@ -141,11 +147,28 @@ def spend_cap(request: HttpRequest) -> HttpResponse:
 def invoices(request: HttpRequest) -> HttpResponse:
     found = list(invoices_for(organization=request.tenant.organization)[:50])
     for invoice in found:
-        invoice.by_model = [{"model": row["model"] or "other", "amount": _money(row["amount_minor"], invoice.currency)}
+        invoice.by_model = [{"model": row["model"] or "other charges",
+                             "amount": _money(row["amount_minor"], invoice.currency)}
                             for row in invoice_by_model(invoice=invoice)]
         invoice.total_text = _money(invoice.total_minor, invoice.currency)
         invoice.due_text = _money(invoice.amount_due_minor, invoice.currency)
+        invoice.note = _invoice_note(invoice)
     return render(request, "console/invoices.html", {"section": "invoices", "invoices": found})
+
+
+def _invoice_note(invoice) -> str:
+    """Why an invoice bills less than the usage page shows for its period, when it does."""
+    lines = list(invoice.lines.all())
+    if not lines:
+        return ("No usage lines: metered usage is billed in arrears, on the invoice that closes the "
+                "billing period it happened in.")
+    usage = invoice_usage_amount(invoice=invoice)
+    billed = sum(line.amount_minor for line in lines if line.kind == "usage")
+    if usage.quantize(Decimal(1), rounding=ROUND_HALF_UP) <= billed:
+        return ""
+    return (f"Usage in this period came to {exact_money(usage, invoice.currency)}, billed as {_money(billed, invoice.currency)}: "
+            "each line (one model and plan) is rounded to the cent once, half up, so a line worth "
+            "less than half a cent is not charged and is not carried over.")
 
 
 @org_required

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDay
@@ -23,6 +24,16 @@ def invoice_by_model(*, invoice: Invoice) -> list[dict]:
     for line in invoice.lines.all():
         totals[line.model.full_name if line.model else None] += line.amount_minor
     return [{"model": name, "amount_minor": amount} for name, amount in sorted(totals.items(), key=lambda x: x[0] or "")]
+
+
+def invoice_usage_amount(*, invoice: Invoice) -> Decimal:
+    """What the usage ledger recorded in the invoice's period and currency, exact to 1/100 of a
+    minor unit (the invoice bills it per line, rounded to whole minor units)."""
+    total = UsageEvent.objects.filter(
+        organization_id=invoice.organization_id, currency__iexact=invoice.currency,
+        created_at__gte=invoice.period_start, created_at__lt=invoice.period_end,
+    ).aggregate(amount=Sum("amount_minor"))["amount"]
+    return total or Decimal(0)
 
 
 def usage_by_day(*, organization: Organization, since: datetime, until: datetime) -> list[dict]:
