@@ -4,6 +4,7 @@ a vendor's (lists a model), a buyer's (subscribed, lists none) or a fresh one.""
 import pytest
 
 from marketplace.services.entitlements import entitlement_subscribe
+from tests.accounts.test_two_factor import enrol
 from tests.factories import PASSWORD, published_model
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +59,12 @@ def test_vendor_and_fresh_organizations_see_the_vendor_portal_link(client, vendo
         published_model(vendor.organization, "tiny")
     client.force_login(persona.user)
     assert '<a href="/vendor/">Vendor portal</a>' in client.get("/catalog/").content.decode()
+
+
+def test_two_factor_login_lands_by_role_after_the_code_step(client, vendor):
+    published_model(vendor.organization, "tiny")
+    client.force_login(vendor.user)
+    backup_codes = enrol(client, vendor.user)
+    client.logout()
+    assert _log_in(client, vendor)["Location"] == "/accounts/login/code/"
+    assert client.post("/accounts/login/code/", {"code": backup_codes[0]})["Location"] == "/vendor/"
