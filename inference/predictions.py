@@ -34,7 +34,7 @@ from core.redis import get_redis
 from inference import gateway
 from inference.runtime.tensors import TensorError
 from inference.serving import async_lane, dispatch, replies
-from inference.webhooks import json_body, webhook_url_check
+from inference.webhooks import webhook_url_check
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -131,13 +131,3 @@ def prediction_wait(*, organization: Organization, prediction_id: str, seconds: 
     if seconds > 0:
         replies.blocking_redis().blpop([replies.prediction_done_key(prediction_id)], timeout=seconds)
     return prediction_get(organization=organization, prediction_id=prediction_id)
-
-
-def prediction_webhook_body(*, prediction_id: str) -> bytes:
-    raw = get_redis().get(replies.prediction_key(prediction_id))
-    if raw is None:
-        return json_body({"id": prediction_id, "status": "expired"})
-    state = json.loads(raw)
-    state.pop("organization_id", None)
-    state.pop("webhook", None)
-    return json_body(state)

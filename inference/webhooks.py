@@ -37,6 +37,8 @@ from celery import shared_task
 from django.conf import settings
 
 from core.errors import InvalidInput
+from core.redis import get_redis
+from inference.serving import replies
 
 log = logging.getLogger(__name__)
 HEADER = "Modelbay-Signature"
@@ -168,8 +170,6 @@ def webhook_post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
 @shared_task(bind=True, name="inference.webhooks.deliver", acks_late=True, ignore_result=True,
              max_retries=None)
 def deliver(self, prediction_id: str, organization_id: int, url: str) -> None:
-    from inference.predictions import prediction_webhook_body
-
     body = prediction_webhook_body(prediction_id=prediction_id)
     try:
         status: int | str = webhook_post(url=url, body=body, headers={
@@ -186,6 +186,17 @@ def deliver(self, prediction_id: str, organization_id: int, url: str) -> None:
         return
     log.info("webhook for %s got %s; retrying", prediction_id, status)
     raise self.retry(countdown=settings.INFERENCE_WEBHOOK_BACKOFF_SECONDS * 2**retries)
+
+
+def prediction_webhook_body(*, prediction_id: str) -> bytes:
+    """The prediction's public state as it is now (its outputs included), or "expired"."""
+    raw = get_redis().get(replies.prediction_key(prediction_id))
+    if raw is None:
+        return json_body({"id": prediction_id, "status": "expired"})
+    state = json.loads(raw)
+    state.pop("organization_id", None)
+    state.pop("webhook", None)
+    return json_body(state)
 
 
 def json_body(data: dict) -> bytes:
