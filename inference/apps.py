@@ -10,3 +10,4 @@ class InferenceConfig(AppConfig):
         from inference import webhooks  # noqa: F401  (serving: async prediction webhooks)
         from inference.pipeline import tasks  # noqa: F401  (conversion pipeline)
         from inference.serving import tasks as serving_tasks  # noqa: F401
+        from inference.serving import worker  # noqa: F401  (starts the lanes in an infer.* worker)

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from core.redis import get_redis
 from inference.runtime.tensors import TensorError, pack, unpack
-from inference.serving import async_finish, quarantine, replies, worker
+from inference.serving import async_finish, quarantine, replies, worker_state
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _reply(message: dict, body: dict) -> None:
 def run(message: dict) -> dict[str, Any]:
     """Run one request; returns {"status": 200, "outputs": packed, "run_ms"} or an error."""
     version_id = message["v"]
-    current = worker.state()
+    current = worker_state.state()
     if version_id in quarantine.suspects:
         return current.isolation.run(message, timeout=settings.INFERENCE_TIMEOUT_SECONDS)
     entry = current.pool.get(version_id, message["sha"], signature=message.get("sig"))
@@ -89,7 +89,7 @@ def serve_sync(message: dict) -> None:
 
     The running mark lets `quarantine` answer the caller at once if this process dies."""
     received = time.time()
-    current = worker.state()
+    current = worker_state.state()
     current.active.add(message["rid"])
     try:
         with current.turns.sync():
@@ -103,7 +103,7 @@ def serve_sync(message: dict) -> None:
 
 def serve_async(message: dict) -> None:
     """A queued prediction, taken with its running mark already set (async_lane.take)."""
-    current = worker.state()
+    current = worker_state.state()
     current.active.add(message["rid"])
     try:
         info = message["prediction"]
@@ -119,7 +119,7 @@ def serve_async(message: dict) -> None:
 @shared_task(name="inference.serving.stats")
 def stats() -> dict[str, Any]:
     """Batcher and session-pool metrics of the worker process that runs this task."""
-    return worker.metrics()
+    return worker_state.metrics()
 
 
 @shared_task(name="inference.serving.noop", ignore_result=True)
