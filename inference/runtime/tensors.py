@@ -1,10 +1,10 @@
 """Open Inference Protocol (KServe v2) tensor codec, framework-free.
 
 Decodes request bodies (JSON, or JSON header + Triton binary tensor extension) into numpy
-arrays, encodes responses the way `tritonclient.http` parses them, validates inputs against a
-model signature, and packs arrays for the JSON-only Celery hop.
+arrays, encodes responses the way `tritonclient.http` parses them, and packs arrays for the
+JSON-only Celery hop. Checking inputs against a model signature is `signature.py`'s job.
 
-Signature format (what `validate_against_signature` and `signature.py` speak)::
+Signature format (what `signature.py` speaks)::
 
     {"inputs":  [{"name": "x", "datatype": "FP32", "shape": [-1, 128]}, ...],
      "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 10]}, ...],
@@ -129,15 +129,6 @@ def datatype_of(array: np.ndarray) -> str:
         return _NUMPY_TO_V2[dt.newbyteorder("=")]
     except KeyError:
         raise TensorError(f"numpy dtype {dt} has no Open Inference Protocol datatype") from None
-
-
-def __getattr__(name: str) -> Any:
-    # Re-exported lazily: signature.py imports this module, so a top-level import would cycle.
-    if name == "validate_against_signature":
-        from inference.runtime.signature import validate_against_signature
-
-        return validate_against_signature
-    raise AttributeError(name)
 
 
 def shape_str(shape: Iterable[int]) -> str:

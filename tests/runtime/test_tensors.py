@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
+from inference.runtime.signature import validate_against_signature
 from inference.runtime.tensors import (
     PayloadTooLarge,
     TensorError,
@@ -16,7 +17,6 @@ from inference.runtime.tensors import (
     encode_response,
     pack,
     unpack,
-    validate_against_signature,
 )
 
 Client = httpclient.InferenceServerClient
