@@ -193,21 +193,3 @@ def benchmarking(version: ModelVersion, work: Path) -> Outcome:
     sandbox = figures.pop("sandbox", {})
     return Outcome(detail={"batches": sorted(figures.get("batches", {})), "sandbox": sandbox},
                    fields={"benchmark": figures})
-
-
-def _by_kind(stage: str, tensor_runner):
-    """The stage's runner for the version's kind (set when scanning recognised it)."""
-
-    def run(version: ModelVersion, work: Path) -> Outcome:
-        if version.kind == ModelVersion.Kind.LLM:
-            from inference.pipeline import llm_stages  # imported late: it builds on this module
-
-            return llm_stages.RUNNERS[stage](version, work)
-        return tensor_runner(version, work)
-
-    return run
-
-
-RUNNERS = {"scanning": scanning, "converting": _by_kind("converting", converting),
-           "validating": _by_kind("validating", validating), "optimizing": _by_kind("optimizing", optimizing),
-           "benchmarking": _by_kind("benchmarking", benchmarking)}  # fmt: skip

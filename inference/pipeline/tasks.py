@@ -24,7 +24,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from inference.pipeline import claims, stages
+from inference.pipeline import claims, runners
 from inference.pipeline.hints import hint_for
 from inference.runtime.errors import ModelCheckError
 from marketplace.artifacts import artifact_delete
@@ -58,7 +58,7 @@ def _heartbeat(claim: claims.Claim):
 def _run_stage(claim: claims.Claim, work: Path) -> bool:
     """Run one claimed stage; True when the version moved on and the loop should continue."""
     version = ModelVersion.objects.select_related("model__organization").get(pk=claim.version_id)
-    runner = stages.RUNNERS[claim.stage]
+    runner = runners.RUNNERS[claim.stage]
     try:
         with _heartbeat(claim):
             outcome = runner(version, work)
