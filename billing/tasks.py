@@ -51,7 +51,7 @@ def _single(name: str, seconds: int):
 
 @shared_task(name="billing.tasks.stripe_objects_sync", acks_late=False, ignore_result=True)
 def stripe_objects_sync() -> dict | None:
-    from billing.services.stripe_sync import stripe_objects_sync as sync
+    from billing.services.subscription_sync import stripe_objects_sync as sync
 
     if not stripe_enabled() or (lock := _single("objects", 300)) is None:
         return None
@@ -65,7 +65,7 @@ def stripe_objects_sync() -> dict | None:
              autoretry_for=(stripe.StripeError,), retry_backoff=30, max_retries=3)
 def usage_sync(self, organization_id: int | None = None, flush: bool = False) -> dict | None:
     from accounts.models import Organization
-    from billing.services.stripe_sync import stripe_objects_sync as objects
+    from billing.services.subscription_sync import stripe_objects_sync as objects
     from billing.services.usage_sync import usage_sync as sync
 
     if not stripe_enabled():

@@ -139,23 +139,3 @@ def subscription_cancel(*, subscription: StripeSubscription) -> StripeSubscripti
     StripeSubscription.objects.filter(pk=subscription.pk).update(status=status)
     subscription.status = status
     return subscription
-
-
-def stripe_objects_sync() -> dict[str, int]:
-    """Beat: subscriptions for new paid entitlements, cancellations for ended ones."""
-    created = cancelled = 0
-    pending = (Entitlement.objects.filter(status=Entitlement.Status.ACTIVE, plan__kind__in=PAID_KINDS,
-                                          stripe_subscription__isnull=True)
-               .select_related("plan__model__organization", "organization"))
-    for entitlement in pending:
-        subscription_ensure(entitlement=entitlement)
-        created += 1
-    ended = StripeSubscription.objects.exclude(status="canceled").exclude(
-        entitlement__status=Entitlement.Status.ACTIVE).select_related("entitlement")
-    for subscription in ended:
-        from billing.services.usage_sync import usage_sync
-
-        usage_sync(organization=subscription.entitlement.organization, flush=True)
-        subscription_cancel(subscription=subscription)
-        cancelled += 1
-    return {"created": created, "cancelled": cancelled}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import stripe
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,6 +29,7 @@ from billing.stripe_client import require_client
 from core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
+PROCESS_TASK = "billing.tasks.stripe_event_process"
 
 
 def webhook_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
@@ -50,9 +52,8 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, boo
                 created=datetime.fromtimestamp(event.created, tz=UTC), payload=data)
     except IntegrityError:
         return StripeEvent.objects.get(pk=event.id), False
-    from billing.tasks import stripe_event_process
-
-    transaction.on_commit(lambda: stripe_event_process.delay(row.pk))
+    # By name: the task module calls this one (tasks above services), not the other way.
+    transaction.on_commit(lambda: current_app.send_task(PROCESS_TASK, args=[row.pk]))
     return row, True
 
 

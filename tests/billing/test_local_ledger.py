@@ -18,7 +18,7 @@ from billing.models import (
 )
 from billing.services.invoices import local_invoice_issue, local_invoice_lines
 from billing.services.reconciliation import reconciliation_run
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from billing.stripe_client import stripe_client
 from tests.billing.stripe_support import (

@@ -4,7 +4,7 @@ import pytest
 
 from billing.models import Invoice, StripeEvent, Transfer, VendorEarning
 from billing.services.payouts import payouts_for_invoice
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from billing.services.webhooks import webhook_process
 from tests.billing.stripe_support import (

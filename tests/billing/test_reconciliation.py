@@ -7,7 +7,7 @@ import pytest
 
 from billing.models import ReconciliationRun, StripeCustomer, StripePrice, UsageWindow
 from billing.services.reconciliation import reconciliation_run
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from tests.billing.stripe_support import call, later, meter_total, model_with_plan, subscribe
 from tests.inference.serving import fresh_serving_caches  # noqa: F401

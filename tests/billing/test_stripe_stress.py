@@ -27,7 +27,7 @@ from billing.models import (
 )
 from billing.selectors.quantities import plan_quantities
 from billing.services.reconciliation import reconciliation_run
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from billing.services.webhooks import webhook_process
 from marketplace.models import ModelVersion

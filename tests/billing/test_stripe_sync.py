@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import StripeCustomer, StripePrice, StripeSubscription, UsageWindow
-from billing.services.stripe_sync import stripe_objects_sync, subscription_ensure
+from billing.services.stripe_sync import subscription_ensure
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from tests.billing.stripe_support import call, later, meter_total, model_with_plan, subscribe
 from tests.inference.serving import fresh_serving_caches  # noqa: F401

@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.models import InvoiceLine, StripeCustomer, StripePrice, StripeSubscription, UsageWindow
 from billing.services.invoices import local_invoice_issue, local_invoice_lines
 from billing.services.reconciliation import reconciliation_run
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from tests.billing.stripe_support import (
     bill_period,

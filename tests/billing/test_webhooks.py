@@ -6,7 +6,7 @@ import random
 import pytest
 
 from billing.models import Invoice, StripeEvent, Transfer, VendorEarning
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from tests.billing.stripe_support import (
     WEBHOOK_PATH,

@@ -271,7 +271,7 @@ def test_many_open_streams_do_not_starve_ordinary_calls(buyer, slow_model, chat_
 def test_the_tokens_of_sdk_calls_reach_stripes_two_meters_through_the_stand_in(vendor, buyer, stripe_standin, web,
                                                                                  worker, fresh_serving_caches):
     from billing.models import StripeCustomer, StripePrice
-    from billing.services.stripe_sync import stripe_objects_sync
+    from billing.services.subscription_sync import stripe_objects_sync
     from billing.services.usage_sync import usage_sync
     from marketplace.models import Plan
     from tests.billing.stripe_support import later, meter_total

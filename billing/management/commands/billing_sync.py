@@ -8,7 +8,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from billing.services.reconciliation import reconciliation_run
-from billing.services.stripe_sync import stripe_objects_sync
+from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
 from billing.stripe_client import stripe_enabled
 
