@@ -20,13 +20,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/python manage.py runstack
 
+# lint-imports first: the dependency contracts in .importlinter (issue #17) keep the direction one way.
 # pytest exits 5 when it collected nothing: that must fail, not pass silently.
 test: install
+	$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
