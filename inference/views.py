@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.models import ApiKey
 from accounts.pages import org_required
+from accounts.selectors import api_key_prefix_for_snippets
 from accounts.services import api_key_create
 from accounts.tenancy import client_ip
 from core.errors import NotFound
@@ -25,6 +26,7 @@ from marketplace.models import ModelVersion
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.selectors.listings import vendor_model_get
+from marketplace.snippets import key_placeholder, tensor_snippets
 from marketplace.views.common import units_explained
 
 KEY_LIFETIME = timedelta(minutes=15)
@@ -95,4 +97,18 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         "has_tokenizer": bool(version.tokenizer_artifact),
         "tokenize_url": reverse("tokenize"),
         "units_note": units_explained(entitlement.plan if entitlement else None),
+        **_snippets(request, model=model, version=version),
     })
+
+
+def _snippets(request: HttpRequest, *, model, version: ModelVersion) -> dict:
+    """Code for the model with the buyer's lasting key prefix, never the page's short-lived key."""
+    key_prefix = api_key_prefix_for_snippets(organization=request.tenant.organization, user=request.user)
+    key = key_placeholder(key_prefix)
+    return {
+        "snippets": tensor_snippets(base_url=request.build_absolute_uri("/"), model_name=model.full_name,
+                                    signature=version.signature or {}, key=key,
+                                    tokenizer=bool(version.tokenizer_artifact)),
+        "key_prefix": key_prefix, "key_placeholder": key, "tokenizer": bool(version.tokenizer_artifact),
+        "infer_absolute_url": request.build_absolute_uri(f"/v2/models/{model.full_name}/infer"),
+    }

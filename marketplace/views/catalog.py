@@ -5,10 +5,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.pages import current_tenant
+from accounts.selectors import api_key_prefix_for_snippets
 from core.errors import NotFound
 from marketplace.models import License, ModelVersion, Plan
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
+from marketplace.snippets import key_placeholder, tensor_snippets
 from marketplace.views.common import bar_figure, license_terms, money, plan_summary, render_markdown
 from marketplace.views.vendor import STATUS_TONE
 
@@ -73,6 +75,10 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
             for p in ("p50_ms", "p95_ms") if (f or {}).get(p) is not None]
     tenant = current_tenant(request)
     entitlement = entitlement_for(organization=tenant.organization, model=model) if tenant else None
+    key_prefix = api_key_prefix_for_snippets(organization=tenant.organization, user=request.user) if tenant else None
+    snippets = [] if latest is None or latest.kind == ModelVersion.Kind.LLM else tensor_snippets(
+        base_url=request.build_absolute_uri("/"), model_name=model.full_name, signature=latest.signature or {},
+        key=key_placeholder(key_prefix), tokenizer=bool(latest.tokenizer_artifact))
     return render(request, "catalog/detail.html", {
         "model": model, "license": license, "terms": license_terms(license), "plans": plans,
         "versions": versions, "latest": latest, "description_html": render_markdown(model.description),
@@ -81,4 +87,5 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
         "status_tone": STATUS_TONE,
         # Snippets name the host the buyer reached us on, as the invitation link shown on a page does.
         "api_base": request.build_absolute_uri("/v1"),
+        "snippets": snippets, "key_prefix": key_prefix, "tokenizer": bool(latest and latest.tokenizer_artifact),
     })

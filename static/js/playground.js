@@ -50,6 +50,14 @@
     });
   }
 
+  // The request just run as a curl command, in the form marketplace/snippets.py curl_request
+  // writes: the buyer's key placeholder, never the page's short-lived key.
+  function curlCommand(form, body) {
+    const quoted = "'" + body.replace(/'/g, "'\\''") + "'";
+    return "curl " + form.dataset.requestUrl + " \\\n  -H \"Authorization: Bearer " + form.dataset.keyPlaceholder +
+      "\" \\\n  -H \"Content-Type: application/json\" \\\n  -d " + quoted;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const form = document.getElementById("playground-form");
     if (!form) return;
@@ -57,12 +65,14 @@
     const result = document.getElementById("playground-result");
     const status = document.getElementById("playground-status");
     const button = document.getElementById("run-button");
+    const copyRequest = document.querySelector("[data-copy='#last-request']");
 
     // Every run starts from an empty result: after a failed run, the previous outputs and
     // receipt must not stay on screen as if they answered the inputs now in the form.
     function clearResult() {
       result.hidden = true;
-      ["receipt-units", "receipt-cost", "receipt-quota", "receipt-request", "playground-outputs"].forEach(function (id) {
+      ["receipt-units", "receipt-cost", "receipt-quota", "receipt-request", "playground-outputs", "last-request",
+        "last-request-status"].forEach(function (id) {
         document.getElementById(id).textContent = "";
       });
     }
@@ -77,11 +87,13 @@
       }
       button.disabled = true;
       status.textContent = "Running…";
+      let sent = "";
       tokenInputs(form).then(function (tokens) {
+        sent = JSON.stringify({ inputs: tokens.concat(inputs) });
         return fetch(form.dataset.inferUrl, {
           method: "POST",
           headers: { "Authorization": "Bearer " + form.dataset.key, "Content-Type": "application/json" },
-          body: JSON.stringify({ inputs: tokens.concat(inputs) }),
+          body: sent,
           credentials: "omit",
         });
       }).then(function (response) {
@@ -99,6 +111,8 @@
         document.getElementById("playground-outputs").textContent = (body.outputs || []).map(function (o) {
           return o.name + " (" + o.datatype + ", shape [" + o.shape.join(", ") + "]):\n" + JSON.stringify(o.data);
         }).join("\n\n");
+        document.getElementById("last-request").textContent = curlCommand(form, sent);
+        copyRequest.textContent = "Copy this request";
         result.hidden = false;
         status.textContent = "Done.";
       }).catch(function (e) {
