@@ -250,6 +250,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"ApiKeyModeEnum": "accounts.models.ApiKey.Mode"},
+    # The /v2 and /v1 inference routes are plain Django views; their path items are hand-written.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inference.openapi.hooks.postprocess",
+    ],
 }
 
 # --- API keys ----------------------------------------------------------------------------------

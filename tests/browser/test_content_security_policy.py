@@ -28,6 +28,12 @@ def test_the_swagger_ui_renders_the_api_under_its_nonce(page):
     assert "'nonce-" in response.headers["content-security-policy"]
     expect(page.locator(".opblock").first).to_be_visible()  # the inline init script ran and loaded the schema
     expect(page.get_by_text("/api/v1/predictions").first).to_be_attached()
+    # The buyer's calls come first, inside the site's layout, under a quickstart (issue #16 item 2).
+    expect(page.locator(".site-header")).to_be_visible()
+    expect(page.get_by_role("heading", name="Quickstart")).to_be_visible()
+    expect(page.locator(".opblock-tag").first).to_contain_text("Inference (v2)")
+    expect(page.get_by_text("/v2/models/{name}/infer", exact=True).first).to_be_visible()
+    expect(page.get_by_text("/v1/chat/completions", exact=True).first).to_be_attached()
 
 
 def test_an_injected_inline_script_is_refused_and_reported(page, csp_violations):
