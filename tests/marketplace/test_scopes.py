@@ -71,7 +71,8 @@ def test_a_subscribe_key_subscribes_and_cancels_and_a_download_key_downloads(ven
 def test_the_new_scopes_are_offered_and_explained_on_the_key_form_and_in_the_api_schema(client, buyer):
     client.force_login(buyer.user)
     html = client.get("/accounts/keys/").content.decode()
-    assert "catalog:subscribe — accept licenses, subscribe to paid plans and cancel them" in html
-    assert "models:download — download model weights" in html
+    # Labelled, explained, and the API name in brackets for those who script key creation.
+    assert "accept licenses, subscribe to paid plans and cancel them (spends money) (catalog:subscribe)" in html
+    assert "download model weights where the license allows it (models:download)" in html
     schema = client.get("/api/schema/").content.decode()
     assert "catalog:subscribe" in schema and "models:download" in schema
