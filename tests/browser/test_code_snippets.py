@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in, screenshot
+from tests.browser.test_accessibility import PROBLEMS_JS
 from tests.factories import PASSWORD
 from tests.inference.serving import subscribe
 
@@ -26,6 +27,7 @@ def test_buyer_switches_tabs_and_copies_snippets_and_the_request_just_run(page, 
     curl_tab = page.get_by_role("tab", name="curl")
     python_tab = page.get_by_role("tab", name="Python")
     expect(curl_tab).to_have_attribute("aria-selected", "true")
+    assert page.evaluate(PROBLEMS_JS) == []
     expect(page.get_by_test_id("tensor-code-curl")).to_be_visible()
     expect(page.get_by_test_id("tensor-code-python")).to_be_hidden()
     python_tab.click()
@@ -46,6 +48,7 @@ def test_buyer_switches_tabs_and_copies_snippets_and_the_request_just_run(page, 
 
     page.goto("/console/playground/vendor-co/tiny/")
     expect(page.get_by_role("tab", name="Python")).to_be_visible()
+    assert page.evaluate(PROBLEMS_JS) == []
     page.get_by_label("x", exact=False).fill("[[1, 2, 3, 4], [0, 0, 0, 1]]")
     page.get_by_role("button", name="Run").click()
     expect(page.get_by_test_id("outputs")).to_contain_text("shape [2, 2]")
