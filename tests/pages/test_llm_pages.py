@@ -30,6 +30,7 @@ def test_language_model_page_shows_openai_snippets_with_its_id_host_and_token_pr
     assert "curl http://testserver/v1/chat/completions" in curl
     assert 'Authorization: Bearer $MODELBAY_API_KEY' in curl and '"model": "vendor-co.chat"' in curl
     assert "$0.50 / 1M input tokens · $1.50 / 1M output tokens" in html
+    assert 'data-copy="#llm-code-python"' in html and 'data-copy="#llm-code-curl"' in html
     assert "/v2/models/" not in html  # a language model is not called through the tensor API
 
 
