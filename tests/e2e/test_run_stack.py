@@ -17,6 +17,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,14 +151,21 @@ def start_stack() -> Stack:
     return Stack(process=process, var_dir=var_dir, port=port, log_path=log_path)
 
 
-@pytest.fixture(scope="module")
-def stack():
+@contextmanager
+def stack_up() -> Iterator[Stack]:
+    """A stack whose banner has printed; ended (every process it started stopped) on exit."""
     running = start_stack()
     try:
         running.wait_for_output(BANNER_END, timeout=300)
         yield running
     finally:
         running.end()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with stack_up() as running:
+        yield running
 
 
 def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works(stack):

@@ -34,7 +34,7 @@ import pytest
 import redis
 
 from inference.serving import async_finish, async_lane
-from tests.e2e.test_run_stack import BANNER_END, ROOT, Stack, stack_env, start_stack
+from tests.e2e.test_run_stack import ROOT, Stack, stack_env, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -274,13 +274,11 @@ def ledger(stack: Stack, *, after_id: int = 0) -> list[tuple[int, str]]:
 
 @pytest.fixture
 def soak_stack():
-    running = start_stack()
-    try:
-        running.wait_for_output(BANNER_END, timeout=300)
-        yield running
-    finally:
-        running.end()
-        shutil.rmtree(running.var_dir, ignore_errors=True)
+    with stack_up() as running:
+        try:
+            yield running
+        finally:
+            shutil.rmtree(running.var_dir, ignore_errors=True)
 
 
 def test_under_load_a_killed_worker_and_redis_come_back_and_each_success_is_billed_once(soak_stack):
