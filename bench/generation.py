@@ -53,7 +53,7 @@ os.environ.setdefault("LLM_RATE_LIMIT_RPM", "1000000")  # before bench.serving s
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import VAR, cpu_ms, pct, setup_stack, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
+from bench.serving import VAR, cpu_spent, pct, setup_stack, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
 
 RESULTS = ROOT / "bench" / "results"
 STREAMS = (1, 4, 16)
@@ -293,11 +293,7 @@ def ttft_probes(calls: dict[str, Callable[[int], dict]], count: int) -> dict[str
 
 
 def with_cpu(measure: Callable[[], dict], pids: dict[str, int]) -> dict:
-    before = {name: cpu_ms(pid) for name, pid in pids.items()}
-    own = time.process_time()
-    result = measure()
-    spent = {name: cpu_ms(pid) - before[name] for name, pid in pids.items()}
-    spent["load generator"] = (time.process_time() - own) * 1000
+    result, spent = cpu_spent(measure, pids)
     result["cpu_ms_per_token"] = {k: v / max(1, result["tokens"]) for k, v in spent.items()}
     return result
 

@@ -273,14 +273,20 @@ def cpu_ms(pid: int) -> float:
     return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_request(measure: Callable[[], dict], pids: dict[str, int]) -> dict:
-    """Run `measure` and add the CPU milliseconds each process spent per request: where a
-    request's cost goes on a machine whose 2 cores the load generator shares."""
+def cpu_spent(measure: Callable[[], dict], pids: dict[str, int]) -> tuple[dict, dict[str, float]]:
+    """Run `measure`; also return the CPU milliseconds each process (and this load generator) spent."""
     before = {name: cpu_ms(pid) for name, pid in pids.items()}
     own = time.process_time()
     result = measure()
     spent = {name: cpu_ms(pid) - before[name] for name, pid in pids.items()}
     spent["load generator"] = (time.process_time() - own) * 1000
+    return result, spent
+
+
+def cpu_per_request(measure: Callable[[], dict], pids: dict[str, int]) -> dict:
+    """Run `measure` and add the CPU milliseconds each process spent per request: where a
+    request's cost goes on a machine whose 2 cores the load generator shares."""
+    result, spent = cpu_spent(measure, pids)
     result["cpu_ms_per_request"] = {k: v / max(1, result["requests"]) for k, v in spent.items()}
     return result
 
