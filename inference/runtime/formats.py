@@ -12,7 +12,9 @@ import zipfile
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
+from . import protowalk
 from .errors import ACCEPTED_FORMATS, MalformedFile, UnsupportedFormat
+from .protowalk import ProtoMalformed
 
 
 class SourceFormat(StrEnum):
@@ -155,12 +157,10 @@ def _sniff_onnx(path: Path, size: int, head: bytes) -> SourceFormat:
             "an ONNX file over 2 GiB must keep its weights in external data; upload a zip "
             "holding the .onnx and its .data file"
         )
-    import onnx  # protobuf parse only: no session, no external data
-
     looks_like_onnx = head[:1] == b"\x08"  # field 1 (ir_version) comes first in exported models
     try:
-        model = onnx.load_model(str(path), load_external_data=False)
-    except Exception as exc:  # DecodeError and friends
+        complete = _onnx_outline_complete(path)
+    except ProtoMalformed as exc:
         if looks_like_onnx:
             raise MalformedFile(
                 "the ONNX file could not be parsed (truncated or damaged); export it again",
@@ -169,8 +169,29 @@ def _sniff_onnx(path: Path, size: int, head: bytes) -> SourceFormat:
         raise UnsupportedFormat(
             f"the file is not a recognised model format. {ACCEPTED_FORMATS}"
         ) from exc
-    if model.ir_version <= 0 or not model.opset_import or not model.graph.node:
+    if not complete:
         raise (MalformedFile if looks_like_onnx else UnsupportedFormat)(
             f"the file is not a complete ONNX model. {ACCEPTED_FORMATS}"
         )
     return SourceFormat.ONNX
+
+
+def _onnx_outline_complete(path: Path) -> bool:
+    """Whether the file's field outline is an ONNX model: ir_version > 0, an opset import and a
+    graph with a node. Only tags and lengths are read (weights are skipped, memory stays flat);
+    the full parse and checker run later in the pipeline's sandboxed check."""
+    ir_version, opsets, nodes = 0, False, False
+    with path.open("rb") as fh:
+        for field in protowalk.fields(fh):
+            if field.number == 7 and field.wire == protowalk.LENGTH:  # graph
+                for inner in protowalk.fields(fh, field.value):
+                    nodes = nodes or (inner.number == 1 and inner.wire == protowalk.LENGTH)
+                    if inner.wire != protowalk.VARINT:
+                        protowalk.skip(fh, inner.value)
+                continue
+            if field.number == 1 and field.wire == protowalk.VARINT:
+                ir_version = field.value
+            opsets = opsets or (field.number == 8 and field.wire == protowalk.LENGTH)
+            if field.wire != protowalk.VARINT:
+                protowalk.skip(fh, field.value)
+    return ir_version > 0 and opsets and nodes

@@ -1,6 +1,6 @@
 """Buyer side: subscribe (accept + plan), entitlements, acceptance receipts, downloads."""
 
-from django.http import HttpResponse
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -46,13 +46,14 @@ class SubscribeApi(APIView):
 
 class DownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request, vendor: str, slug: str) -> HttpResponse:
+    def get(self, request: Request, vendor: str, slug: str) -> FileResponse:
         tenant = _buyer(request, ApiKey.Scope.MODELS_DOWNLOAD)
         model = catalog.catalog_model_get(vendor=vendor, slug=slug)
         file = download_create(organization=tenant.organization, user=request.user, model=model,
                                version=request.query_params.get("version") or None, ip_address=client_ip(request))
-        response = HttpResponse(file.content, content_type="application/octet-stream")
-        response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
+        # Streamed from the stamped temporary file (sendfile under gunicorn): memory stays flat.
+        response = FileResponse(file.file, as_attachment=True, filename=file.filename,
+                                content_type="application/octet-stream")
         response["X-Modelbay-Fingerprint"] = file.download.fingerprint_id
         response["X-Content-SHA256"] = file.download.file_sha256
         return response

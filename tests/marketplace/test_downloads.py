@@ -1,3 +1,4 @@
+import hashlib
 import io
 
 import numpy as np
@@ -18,6 +19,12 @@ def download(persona, model):
     return persona.client.get(f"/api/v1/catalog/models/{model.organization.slug}/{model.slug}/download")
 
 
+def body(response) -> bytes:
+    """The copy is streamed from a temporary file, never built in memory."""
+    assert response.streaming
+    return b"".join(response.streaming_content)
+
+
 def verify(path) -> str:
     out = io.StringIO()
     call_command("verify_fingerprint", str(path), stdout=out)
@@ -30,7 +37,9 @@ def test_downloaded_file_is_fingerprinted_and_the_tool_names_the_buyer(vendor, b
     subscribe(outsider, model, model.plans.get())
     response = download(buyer, model)
     assert response.status_code == 200
-    content = response.content
+    content = body(response)
+    assert response["X-Content-SHA256"] == hashlib.sha256(content).hexdigest()
+    assert int(response["Content-Length"]) == len(content)
     assert response["Content-Disposition"] == 'attachment; filename="vendor-co.tiny-1.0.0.onnx"'
 
     # Still the vendor's model: it loads and computes the same thing.
@@ -44,7 +53,7 @@ def test_downloaded_file_is_fingerprinted_and_the_tool_names_the_buyer(vendor, b
     assert "buyer organization: buyer-co" in report
     assert "identical to the copy handed out" in report
 
-    other = download(outsider, model).content
+    other = body(download(outsider, model))
     assert other != content
     (tmp_path / "other.onnx").write_bytes(other)
     assert "buyer organization: outsider-co" in verify(tmp_path / "other.onnx")
@@ -55,7 +64,7 @@ def test_downloaded_file_is_fingerprinted_and_the_tool_names_the_buyer(vendor, b
 def test_a_modified_copy_still_names_the_buyer_and_a_forged_mark_is_refused(vendor, buyer, tmp_path):
     model = published_model(vendor.organization, weight_download=True)
     subscribe(buyer, model, model.plans.get())
-    proto = onnx.load_from_string(download(buyer, model).content)
+    proto = onnx.load_from_string(body(download(buyer, model)))
     proto.doc_string = "re-uploaded somewhere"
     modified = tmp_path / "modified.onnx"
     modified.write_bytes(proto.SerializeToString())

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, **options) -> None:
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
-        reading = fingerprint.read(file.read_bytes())
+        reading = fingerprint.read(file)
         download = None
         if reading.payload and reading.authentic:
             download = Download.objects.filter(fingerprint_id=reading.payload.get("fid")).first()
