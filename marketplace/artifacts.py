@@ -146,6 +146,11 @@ def artifact_delete(*, organization: Organization, name: str) -> None:
     default_storage.delete(name)
 
 
+def organization_data_key(organization: Organization) -> bytes:
+    """The organization's data key, for the other things sealed at rest (upload parts)."""
+    return _data_key(organization)
+
+
 def artifact_exists(*, organization: Organization, name: str) -> bool:
     return name.startswith(f"artifacts/{organization.pk}/") and default_storage.exists(name)
 

@@ -315,6 +315,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing.reconcile": {"task": "billing.tasks.reconcile", "schedule": crontab(minute=17, hour=3)},
     "billing.local_invoices": {"task": "billing.tasks.local_invoices_close", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
     "billing.webhook_events_retry": {"task": "billing.tasks.webhook_events_retry", "schedule": crontab(minute="*/5")},
+    "marketplace.uploads_expire": {"task": "marketplace.tasks.uploads_expire", "schedule": crontab(minute="*/15")},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -322,7 +323,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Base64 of 32 random bytes; wraps each organization's artifact data key. local/test settings
 # generate one under VAR_DIR; production has no default.
 MODELBAY_MASTER_KEY = env.str("MODELBAY_MASTER_KEY", default="")
-MODELBAY_MAX_UPLOAD_BYTES = env.int("MODELBAY_MAX_UPLOAD_BYTES", default=4 * 2**30)
+# The largest model a vendor may upload (one file, or all files of a multipart upload together).
+MODELBAY_MAX_UPLOAD_BYTES = env.int("MODELBAY_MAX_UPLOAD_BYTES", default=64 * 2**30)
+# Resumable multipart uploads (marketplace/services/uploads.py): the default part size, its floor
+# (S3's, for every part but a file's last) and its ceiling (the most one request may carry), and
+# how long a session may stay idle before beat expires it and deletes its parts.
+MODELBAY_UPLOAD_PART_BYTES = env.int("MODELBAY_UPLOAD_PART_BYTES", default=64 * 2**20)
+MODELBAY_UPLOAD_MIN_PART_BYTES = env.int("MODELBAY_UPLOAD_MIN_PART_BYTES", default=5 * 2**20)
+MODELBAY_UPLOAD_MAX_PART_BYTES = env.int("MODELBAY_UPLOAD_MAX_PART_BYTES", default=256 * 2**20)
+MODELBAY_UPLOAD_SESSION_TTL_SECONDS = env.int("MODELBAY_UPLOAD_SESSION_TTL_SECONDS", default=24 * 3600)
 MODELBAY_MAX_EXAMPLE_INPUTS_BYTES = env.int("MODELBAY_MAX_EXAMPLE_INPUTS_BYTES", default=64 * 2**20)
 # A worker heartbeats its claimed stage every lease/3 s; a claim older than the lease is taken
 # over by a redelivered task. A version stuck in a stage past the deadline is re-queued by beat.

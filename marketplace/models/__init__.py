@@ -8,5 +8,6 @@ from marketplace.models.licensing import (  # noqa: F401
     VersionLicense,
 )
 from marketplace.models.listing import Model, ModelVersion
+from marketplace.models.uploads import UploadPart, UploadSession  # noqa: F401
 
 __all__ = ["Model", "ModelVersion"]

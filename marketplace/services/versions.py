@@ -74,6 +74,14 @@ def _example_inputs_npz(example_inputs: dict | Path, workdir: Path) -> Path:
     return path
 
 
+def version_check_new(*, model: Model, version: str) -> None:
+    """A new version must be semantic and not taken (versions are immutable)."""
+    if not SEMVER.match(version):
+        raise InvalidInput(f"'{version}' is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.2.0.")
+    if ModelVersion.objects.filter(model=model, version=version).exists():
+        raise Conflict(f"Version {version} of '{model.slug}' exists; versions are immutable, upload a new one.")
+
+
 def version_upload(
     *, model: Model, upload: Path, filename: str, version: str | None = None,
     example_inputs: dict | Path | None = None,
@@ -86,8 +94,7 @@ def version_upload(
     except ModelCheckError as exc:
         raise UnsupportedModelFormat(exc.message, details={"check": exc.code, **exc.details}) from exc
     version = version or next_version(model=model)
-    if ModelVersion.objects.filter(model=model, version=version).exists():
-        raise Conflict(f"Version {version} of '{model.slug}' exists; versions are immutable, upload a new one.")
+    version_check_new(model=model, version=version)
     organization = model.organization
     with tempfile.TemporaryDirectory(prefix="mb-upload-") as tmp:
         examples = _example_inputs_npz(example_inputs, Path(tmp)) if example_inputs is not None else None

@@ -1,0 +1,216 @@
+"""Resumable multipart uploads through the vendor API (issue #15 item 1), without a worker:
+sessions, parts checked against their own hashes, completion, tenancy, caps. The whole flow to
+`ready` and the beat expiry run with real workers in tests/e2e/test_multipart_upload.py."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from marketplace.models import ModelVersion, UploadPart, UploadSession
+from tests.marketplace.test_vendor_api import _tiny_onnx
+
+pytestmark = pytest.mark.django_db
+
+PART = 1024
+
+
+@pytest.fixture(autouse=True)
+def small_parts(settings):
+    settings.MODELBAY_UPLOAD_MIN_PART_BYTES = 256
+    settings.MODELBAY_UPLOAD_PART_BYTES = PART
+
+
+@pytest.fixture
+def listing(vendor):
+    response = vendor.client.post("/api/v1/vendor/models", {"name": "Tiny", "slug": "tiny"}, format="json")
+    assert response.status_code == 201, response.content
+    return "tiny"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def declare(files: dict[str, bytes]) -> list[dict]:
+    return [{"path": path, "size": len(data), "sha256": sha(data)} for path, data in files.items()]
+
+
+def open_upload(persona, slug: str, files: dict[str, bytes], **extra):
+    return persona.client.post(f"/api/v1/vendor/models/{slug}/uploads", {"files": declare(files), **extra},
+                               format="json")  # fmt: skip
+
+
+def put_part(persona, session_id: str, index: int, number: int, data: bytes, digest: str | None = None):
+    return persona.client.generic(
+        "PUT", f"/api/v1/vendor/uploads/{session_id}/files/{index}/parts/{number}", data,
+        content_type="application/octet-stream", HTTP_X_PART_SHA256=digest or sha(data),
+    )  # fmt: skip
+
+
+def send_all(persona, body: dict, files: dict[str, bytes], *, skip: set[tuple[int, int]] = frozenset()) -> None:
+    size = body["part_size"]
+    for index, data in enumerate(files.values()):
+        for number in range(-(-len(data) // size)):
+            if (index, number) not in skip:
+                response = put_part(persona, body["id"], index, number, data[number * size:(number + 1) * size])
+                assert response.status_code == 200, response.content
+
+
+def complete(persona, session_id: str):
+    return persona.client.post(f"/api/v1/vendor/uploads/{session_id}/complete")
+
+
+def parts_dir(session_id: str) -> Path:
+    session = UploadSession.objects.get(pk=session_id)
+    return Path(settings.MEDIA_ROOT) / "uploads" / str(session.organization_id) / str(session.id)
+
+
+def test_opening_the_same_file_list_again_resumes_the_session(vendor, listing):
+    files = {"model.onnx": b"a" * 2500, "extra.bin": b"b" * 10}
+    first = open_upload(vendor, listing, files, version="1.2.0")
+    assert first.status_code == 201, first.content
+    body = first.json()
+    assert body["status"] == "open" and body["part_size"] == PART and body["total_size"] == 2510
+    assert [(f["index"], f["parts"], f["present"]) for f in body["files"]] == [(0, 3, []), (1, 1, [])]
+    assert put_part(vendor, body["id"], 0, 1, files["model.onnx"][PART:2 * PART]).status_code == 200
+
+    again = open_upload(vendor, listing, files, version="1.2.0")
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert again.json()["files"][0]["present"] == [1] and again.json()["bytes_received"] == PART
+
+    other = open_upload(vendor, listing, {"model.onnx": b"c" * 2500}, version="1.2.0")
+    assert other.status_code == 409 and other.json()["error"]["code"] == "upload_exists"
+    assert body["id"] in other.json()["error"]["message"]
+
+
+def test_a_part_with_a_wrong_hash_is_refused_and_can_be_sent_again(vendor, listing):
+    data = _tiny_onnx()
+    body = open_upload(vendor, listing, {"relu.onnx": data}).json()
+    refused = put_part(vendor, body["id"], 0, 0, data[:PART] if len(data) > PART else data, digest=sha(b"other"))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "part_hash_mismatch"
+    assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["files"][0]["present"] == []
+    assert not UploadPart.objects.exists()
+
+    send_all(vendor, body, {"relu.onnx": data})
+    send_all(vendor, body, {"relu.onnx": data})  # the same part again: harmless
+    state = vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()
+    assert state["files"][0]["present"] == list(range(state["files"][0]["parts"]))
+    assert state["bytes_received"] == len(data)
+    done = complete(vendor, body["id"])
+    assert done.status_code == 202, done.content
+    assert done.json()["status"] == "received" and done.json()["source_format"] == "onnx"
+    assert done.json()["source_sha256"] == sha(data) and done.json()["source_filename"] == "relu.onnx"
+    assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["status"] == "completed"
+    assert not parts_dir(body["id"]).exists()
+
+
+def test_parts_of_the_wrong_size_number_or_without_a_hash_are_refused_by_code(vendor, listing, settings):
+    data = b"x" * 2500
+    body = open_upload(vendor, listing, {"model.onnx": data}).json()
+    cases = [
+        (put_part(vendor, body["id"], 0, 0, data[:PART - 1]), 400, "part_size_mismatch"),
+        (put_part(vendor, body["id"], 0, 3, data[:PART]), 400, "part_out_of_range"),
+        (put_part(vendor, body["id"], 1, 0, data[:PART]), 400, "file_out_of_range"),
+        (put_part(vendor, body["id"], 0, 0, data[:PART], digest="nope"), 400, "part_hash_missing"),
+    ]
+    settings.MODELBAY_UPLOAD_MAX_PART_BYTES = 512
+    cases.append((put_part(vendor, body["id"], 0, 0, data[:PART]), 413, "payload_too_large"))
+    assert [(r.status_code, r.json()["error"]["code"]) for r, *_ in cases] == [(s, c) for _, s, c in cases]
+    assert not UploadPart.objects.exists()
+
+
+def test_completing_with_a_missing_part_names_it(vendor, listing):
+    files = {"config.json": b"{}" * 10, "model.safetensors": b"w" * 3000}
+    body = open_upload(vendor, listing, files).json()
+    send_all(vendor, body, files, skip={(1, 1)})
+    response = complete(vendor, body["id"])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "upload_incomplete"
+    assert response.json()["error"]["details"]["missing"] == {"model.safetensors": [1]}
+    assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["status"] == "open"
+    assert not ModelVersion.objects.exists()
+
+
+def test_an_assembled_file_that_does_not_match_its_declared_hash_is_refused_with_nothing_kept(vendor, listing):
+    real = _tiny_onnx()
+    declared = [{"path": "relu.onnx", "size": len(real), "sha256": sha(b"x" * len(real))}]
+    response = vendor.client.post(f"/api/v1/vendor/models/{listing}/uploads", {"files": declared}, format="json")
+    body = response.json()
+    send_all(vendor, body, {"relu.onnx": real})  # every part matches its own hash
+    assert any(parts_dir(body["id"]).rglob("*"))
+
+    refused = complete(vendor, body["id"])
+    assert refused.status_code == 422, refused.content
+    error = refused.json()["error"]
+    assert error["code"] == "upload_hash_mismatch" and error["details"]["path"] == "relu.onnx"
+    assert error["details"]["assembled"] == sha(real)
+    assert UploadSession.objects.get(pk=body["id"]).status == "cancelled"
+    assert not parts_dir(body["id"]).exists() and not UploadPart.objects.exists()
+    assert not ModelVersion.objects.exists()
+    artifacts = Path(settings.MEDIA_ROOT) / "artifacts" / str(UploadSession.objects.get().organization_id)
+    assert not (artifacts / sha(real)).exists()
+    assert put_part(vendor, body["id"], 0, 0, real[:PART]).json()["error"]["code"] == "upload_closed"
+
+
+def test_another_vendor_cannot_see_add_to_complete_or_cancel_a_session(vendor, outsider, listing):
+    data = b"x" * 2000
+    body = open_upload(vendor, listing, {"model.onnx": data}).json()
+    url = f"/api/v1/vendor/uploads/{body['id']}"
+    answers = [
+        outsider.client.get(url),
+        put_part(outsider, body["id"], 0, 0, data[:PART]),
+        complete(outsider, body["id"]),
+        outsider.client.delete(url),
+        open_upload(outsider, listing, {"model.onnx": data}),  # nor open one on someone else's model
+    ]
+    assert [r.status_code for r in answers] == [404] * 5
+    assert vendor.client.get(url).json()["status"] == "open" and not UploadPart.objects.exists()
+
+
+def test_cancelling_deletes_the_parts(vendor, listing):
+    files = {"model.onnx": b"z" * 3000}
+    body = open_upload(vendor, listing, files).json()
+    send_all(vendor, body, files)
+    assert vendor.client.delete(f"/api/v1/vendor/uploads/{body['id']}").status_code == 204
+    assert not parts_dir(body["id"]).exists() and not UploadPart.objects.exists()
+    assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["status"] == "cancelled"
+
+
+def test_parts_are_sealed_at_rest(vendor, listing):
+    data = bytes(range(256)) * 8
+    body = open_upload(vendor, listing, {"model.onnx": data}).json()
+    send_all(vendor, body, {"model.onnx": data})
+    stored = b"".join(p.read_bytes() for p in parts_dir(body["id"]).rglob("*") if p.is_file())
+    assert len(stored) > len(data) and data[:64] not in stored and data[PART:PART + 64] not in stored
+
+
+def test_bad_declarations_are_refused_with_what_to_do(vendor, listing, settings):
+    good = {"path": "model.onnx", "size": 10, "sha256": "0" * 64}
+    cases = {
+        "../etc/passwd": [{**good, "path": "../etc/passwd"}],
+        "absolute": [{**good, "path": "/abs"}],
+        "twice": [good, good],
+    }
+    for name, files in cases.items():
+        response = vendor.client.post(f"/api/v1/vendor/models/{listing}/uploads", {"files": files}, format="json")
+        assert response.status_code == 400, name
+        assert response.json()["error"]["code"] == "invalid_path", name
+    settings.MODELBAY_MAX_UPLOAD_BYTES = 100
+    big = vendor.client.post(f"/api/v1/vendor/models/{listing}/uploads", {"files": [{**good, "size": 101}]},
+                             format="json")  # fmt: skip
+    assert big.status_code == 413
+    tiny_parts = vendor.client.post(f"/api/v1/vendor/models/{listing}/uploads",
+                                    {"files": [good], "part_size": 10}, format="json")  # fmt: skip
+    assert tiny_parts.status_code == 400 and tiny_parts.json()["error"]["code"] == "invalid_part_size"
+    bad_version = vendor.client.post(f"/api/v1/vendor/models/{listing}/uploads",
+                                     {"files": [good], "version": "v1"}, format="json")  # fmt: skip
+    assert bad_version.status_code == 400 and "semantic version" in bad_version.json()["error"]["message"]
+
+
+def test_the_default_caps_allow_a_model_well_above_14_gb():
+    from config.settings import base
+
+    assert base.MODELBAY_MAX_UPLOAD_BYTES >= 64 * 2**30
+    assert base.MODELBAY_UPLOAD_MAX_PART_BYTES <= 256 * 2**20
