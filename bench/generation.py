@@ -49,11 +49,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("LLM_RATE_LIMIT_RPM", "1000000")  # before bench.serving snapshots the environment
+os.environ.setdefault("LLM_RATE_LIMIT_RPM", "1000000")  # before bench.support.stack snapshots the environment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import VAR, cpu_spent, pct, setup_stack, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
+from bench.support.load import cpu_spent, pct  # noqa: E402
+from bench.support.stack import VAR, setup_stack, start_web, start_worker, stop  # noqa: E402 - the shared launcher: same processes, settings and clean-up
 
 RESULTS = ROOT / "bench" / "results"
 STREAMS = (1, 4, 16)
@@ -316,7 +317,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="redo table and plot from generation.json")
     args = parser.parse_args()
     if args.report_only:
-        VAR.rmdir()  # bench.serving made it on import; nothing runs here
+        VAR.rmdir()  # bench.support.stack made it on import; nothing runs here
         report(json.loads(args.out.with_suffix(".json").read_text()), args.out)
         return
     if args.quick:
