@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench bench-peers
 
 install: $(STAMP)
 
@@ -33,3 +33,14 @@ lint: install
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Optional, never part of install or test: each peer server (BentoML, PyTriton, KServe) in its own
+# venv under bench/.venvs (git-ignored), then Modelbay against them (bench/peers/run.py).
+PEERS := bentoml pytriton kserve
+bench-peers: install $(PEERS:%=bench/.venvs/%/.installed)
+	$(BIN)/python bench/peers/run.py $(BENCH_ARGS)
+
+bench/.venvs/%/.installed: bench/peers/requirements-%.txt
+	@test -x bench/.venvs/$*/bin/python || $(PYTHON) -m venv bench/.venvs/$*
+	bench/.venvs/$*/bin/python -m pip install --quiet -r $<
+	@touch $@
