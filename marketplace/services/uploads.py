@@ -111,13 +111,22 @@ def upload_part_receive(
                 f"Part {number} of {spec['path']} does not match its SHA-256; nothing was kept, re-send it.",
                 code="part_hash_mismatch", details={"declared": sha256, "received": digest.hexdigest()},
             )  # fmt: skip
-        etag = part_store().put(session, file_index, number, Path(sealed.name))
+        try:
+            etag = part_store().put(session, file_index, number, Path(sealed.name))
+        except Exception:
+            _require_still_open(session)  # cancelled or expired meanwhile (S3 refuses an aborted upload)
+            raise
     finally:
         Path(sealed.name).unlink(missing_ok=True)
     part, _ = UploadPart.objects.update_or_create(
         session=session, file_index=file_index, number=number,
         defaults={"size": expected, "sha256": sha256, "etag": etag, "stored_size": sealed_size(expected)},
     )  # fmt: skip
+    try:
+        _require_still_open(session)
+    except UploadClosed:
+        parts_delete(session=session)  # it closed while this part arrived: leave nothing behind
+        raise
     _touch(session)
     return part
 
@@ -164,6 +173,14 @@ def _require_open(session: UploadSession) -> None:
     if session.completing_at is not None and session.completing_at > timezone.now() - COMPLETE_LEASE:
         raise Conflict("This upload is being completed; poll GET /api/v1/vendor/uploads/{id} for its status.",
                        code="upload_completing")  # fmt: skip
+
+
+def _require_still_open(session: UploadSession) -> None:
+    """The same check against the row as it is now (a part takes a while to arrive)."""
+    status = UploadSession.objects.filter(pk=session.pk).values_list("status", flat=True).first()
+    if status != UploadSession.Status.OPEN:
+        session.status = status
+        _require_open(session)
 
 
 def not_completing() -> Q:

@@ -106,6 +106,26 @@ def test_a_part_with_a_wrong_hash_is_refused_and_can_be_sent_again(vendor, listi
     assert not parts_dir(body["id"]).exists()
 
 
+def test_several_files_are_assembled_into_one_zip_and_an_empty_file_needs_no_part(vendor, listing):
+    import zipfile
+
+    from marketplace.artifacts import artifact_export_to
+
+    files = {"model.onnx": _tiny_onnx(), "notes/empty.txt": b""}
+    body = open_upload(vendor, listing, files, version="2.0.0").json()
+    assert [f["parts"] for f in body["files"]] == [1, 0]
+    send_all(vendor, body, files)
+    done = complete(vendor, body["id"])
+    assert done.status_code == 202, done.content
+    assert done.json()["source_filename"] == "tiny-2.0.0.zip"
+    version = ModelVersion.objects.get(version="2.0.0")
+    exported = Path(settings.VAR_DIR) / "assembled.zip"
+    artifact_export_to(organization=version.model.organization, name=version.source_artifact, path=exported)
+    with zipfile.ZipFile(exported) as archive:
+        assert {name: archive.read(name) for name in archive.namelist()} == files
+    exported.unlink()
+
+
 def test_parts_of_the_wrong_size_number_or_without_a_hash_are_refused_by_code(vendor, listing, settings):
     data = b"x" * 2500
     body = open_upload(vendor, listing, {"model.onnx": data}).json()
@@ -176,6 +196,21 @@ def test_cancelling_deletes_the_parts(vendor, listing):
     assert vendor.client.delete(f"/api/v1/vendor/uploads/{body['id']}").status_code == 204
     assert not parts_dir(body["id"]).exists() and not UploadPart.objects.exists()
     assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["status"] == "cancelled"
+
+
+def test_a_part_that_arrives_while_the_session_is_cancelled_is_not_kept(vendor, listing):
+    import io
+
+    from marketplace.services.uploads import UploadClosed, upload_part_receive
+
+    data = b"r" * 3000
+    body = open_upload(vendor, listing, {"model.onnx": data}).json()
+    arriving = UploadSession.objects.get(pk=body["id"])  # read by the part's request before the cancel
+    assert vendor.client.delete(f"/api/v1/vendor/uploads/{body['id']}").status_code == 204
+    with pytest.raises(UploadClosed):
+        upload_part_receive(session=arriving, file_index=0, number=0, body=io.BytesIO(data[:PART]),
+                            length=PART, sha256=sha(data[:PART]))  # fmt: skip
+    assert not parts_dir(body["id"]).exists() and not UploadPart.objects.exists()
 
 
 def test_parts_are_sealed_at_rest(vendor, listing):
