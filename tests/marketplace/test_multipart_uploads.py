@@ -213,6 +213,27 @@ def test_a_part_that_arrives_while_the_session_is_cancelled_is_not_kept(vendor, 
     assert not parts_dir(body["id"]).exists() and not UploadPart.objects.exists()
 
 
+def test_completing_a_large_upload_keeps_memory_flat(vendor, listing, settings):
+    """64 MiB assembled, checked and encrypted for the pipeline with a few MiB of Python memory."""
+    import os
+    import tracemalloc
+
+    settings.MODELBAY_UPLOAD_PART_BYTES = 8 * 2**20
+    files = {"weights.bin": os.urandom(64 * 2**20), "model.onnx": _tiny_onnx()}
+    body = open_upload(vendor, listing, files).json()
+    send_all(vendor, body, files)
+    del files
+    tracemalloc.start()
+    try:
+        done = complete(vendor, body["id"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert done.status_code == 202, done.content
+    assert done.json()["source_size"] > 64 * 2**20
+    assert peak < 8 * 2**20, f"complete held {peak / 2**20:.1f} MiB at its peak"
+
+
 def test_parts_are_sealed_at_rest(vendor, listing):
     data = bytes(range(256)) * 8
     body = open_upload(vendor, listing, {"model.onnx": data}).json()
