@@ -67,7 +67,11 @@ def upload_session_open(
                 session.save(force_insert=True)
         except IntegrityError:
             continue  # a concurrent request opened it first: resume theirs
-        session.store_state = part_store().begin(session)
+        try:
+            session.store_state = part_store().begin(session)
+        except Exception:
+            session.delete()  # storage refused: no session that could never take a part
+            raise
         session.save(update_fields=["store_state"])
         return session, True
     raise Conflict("Another upload of this version was opened at the same moment; retry.", code="upload_exists")
@@ -171,7 +175,7 @@ def _require_open(session: UploadSession) -> None:
         raise UploadClosed(f"This upload is {session.status}; open a new one with POST "
                            f"/api/v1/vendor/models/{session.model.slug}/uploads.")  # fmt: skip
     if session.completing_at is not None and session.completing_at > timezone.now() - COMPLETE_LEASE:
-        raise Conflict("This upload is being completed; poll GET /api/v1/vendor/uploads/{id} for its status.",
+        raise Conflict(f"This upload is being completed; poll GET /api/v1/vendor/uploads/{session.id} for its status.",
                        code="upload_completing")  # fmt: skip
 
 

@@ -104,6 +104,9 @@ def test_a_part_with_a_wrong_hash_is_refused_and_can_be_sent_again(vendor, listi
     assert done.json()["source_sha256"] == sha(data) and done.json()["source_filename"] == "relu.onnx"
     assert vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()["status"] == "completed"
     assert not parts_dir(body["id"]).exists()
+    again = complete(vendor, body["id"])  # the answer was lost: asking again gives the same version
+    assert again.status_code == 202 and again.json()["version"] == done.json()["version"]
+    assert ModelVersion.objects.count() == 1
 
 
 def test_several_files_are_assembled_into_one_zip_and_an_empty_file_needs_no_part(vendor, listing):
