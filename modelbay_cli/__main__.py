@@ -1,0 +1,5 @@
+import sys
+
+from modelbay_cli.main import main
+
+sys.exit(main())
