@@ -123,8 +123,9 @@ class LocalPartStore:
     def put(self, session: UploadSession, file_index: int, number: int, sealed: Path) -> str:
         target = self._dir(session) / str(file_index) / str(number)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(sealed, target.with_suffix(".tmp"))
-        os.replace(target.with_suffix(".tmp"), target)  # a re-sent part replaces the old one whole
+        staged = target.with_name(f"{number}.{secrets.token_hex(4)}.tmp")  # one per request: parts may race
+        shutil.move(sealed, staged)
+        os.replace(staged, target)  # a re-sent part replaces the old one whole
         return ""
 
     def open_file(self, session: UploadSession, file_index: int, parts: list[UploadPart]) -> IO[bytes]:

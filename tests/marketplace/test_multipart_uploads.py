@@ -273,3 +273,29 @@ def test_the_default_caps_allow_a_model_well_above_14_gb():
 
     assert base.MODELBAY_MAX_UPLOAD_BYTES >= 64 * 2**30
     assert base.MODELBAY_UPLOAD_MAX_PART_BYTES <= 256 * 2**20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_part_sent_twice_at_once_is_kept_once(vendor, listing):
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from marketplace.services.uploads import upload_part_receive
+
+    data = b"p" * 2048
+    body = open_upload(vendor, listing, {"model.onnx": data}).json()
+
+    def send(_attempt: int) -> int:
+        try:
+            session = UploadSession.objects.select_related("organization", "model").get(pk=body["id"])
+            return upload_part_receive(session=session, file_index=0, number=1, body=io.BytesIO(data[PART:]),
+                                       length=PART, sha256=sha(data[PART:])).size  # fmt: skip
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(send, range(64))) == [PART] * 64
+    assert list(UploadPart.objects.values_list("file_index", "number")) == [(0, 1)]
+    assert [p.name for p in (parts_dir(body["id"]) / "0").iterdir()] == ["1"]
