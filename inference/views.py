@@ -22,6 +22,7 @@ from accounts.services import api_key_create
 from accounts.tenancy import client_ip
 from core.errors import NotFound
 from inference.runtime.tokenizer import TOKEN_INPUTS
+from marketplace.llm_snippets import llm_snippets
 from marketplace.models import ModelVersion
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
@@ -88,6 +89,7 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         return render(request, "console/chat_playground.html", {
             **common, "chat_url": reverse("openai-chat-completions"), "model_id": f"{model.full_name}@{version.version}",
             "context_length": int((version.signature or {}).get("context_length") or 0),
+            **_llm_snippets(request, model=model),
         })
     return render(request, "console/playground.html", {
         "section": "playground", "model": model, "version": version, "fields": _fields(version.signature or {}, tokenized=bool(version.tokenizer_artifact)),
@@ -99,6 +101,14 @@ def playground(request: HttpRequest, vendor: str, slug: str) -> HttpResponse:
         "units_note": units_explained(entitlement.plan if entitlement else None),
         **_snippets(request, model=model, version=version),
     })
+
+
+def _llm_snippets(request: HttpRequest, *, model) -> dict:
+    """The OpenAI-SDK, curl and fetch code with the buyer's lasting key prefix (not the page's key)."""
+    key_prefix = api_key_prefix_for_snippets(organization=request.tenant.organization, user=request.user)
+    return {"snippets": llm_snippets(base_url=request.build_absolute_uri("/"), model_name=model.full_name,
+                                     key=key_placeholder(key_prefix)),
+            "key_prefix": key_prefix}
 
 
 def _snippets(request: HttpRequest, *, model, version: ModelVersion) -> dict:

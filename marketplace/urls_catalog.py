@@ -16,6 +16,7 @@ urlpatterns = [
     path("acceptances", buyer.AcceptanceListApi.as_view(), name="acceptances"),
     path("acceptances/<int:acceptance_id>/receipt", buyer.AcceptanceReceiptApi.as_view(), name="acceptance-receipt"),
     path("receipts/verify", buyer.ReceiptVerifyApi.as_view(), name="receipt-verify"),
+    path("vendor/license-presets", vendor_terms.LicensePresetsApi.as_view(), name="vendor-license-presets"),
     path(f"{_vendor}/license", vendor_terms.LicenseApi.as_view(), name="vendor-license"),
     path(f"{_vendor}/plans", vendor_terms.PlanListCreateApi.as_view(), name="vendor-plans"),
     path(f"{_vendor}/plans/<int:plan_id>", vendor_terms.PlanDetailApi.as_view(), name="vendor-plan"),

@@ -7,7 +7,7 @@ from django.urls import path
 
 from billing import views as billing_views
 from inference import views as inference_views
-from marketplace.views import catalog, console, staff, vendor
+from marketplace.views import catalog, console, staff, vendor, vendor_terms
 
 _model = "models/<slug:slug>/"
 
@@ -19,11 +19,12 @@ vendor_patterns = ([
     path(f"{_model}upload/", vendor.upload, name="upload"),
     path(f"{_model}versions/<str:version>/", vendor.version_detail, name="version"),
     path(f"{_model}versions/<str:version>/timeline/", vendor.version_timeline, name="version-timeline"),
-    path(f"{_model}license/", vendor.license_edit, name="license"),
-    path(f"{_model}plans/", vendor.plans_edit, name="plans"),
-    path(f"{_model}plans/preview/", vendor.plan_preview, name="plan-preview"),
-    path(f"{_model}plans/<int:plan_id>/active/", vendor.plan_toggle, name="plan-toggle"),
-    path(f"{_model}publish/", vendor.publish, name="publish"),
+    path(f"{_model}license/", vendor_terms.license_edit, name="license"),
+    path(f"{_model}license/check/", vendor_terms.license_check, name="license-check"),
+    path(f"{_model}plans/", vendor_terms.plans_edit, name="plans"),
+    path(f"{_model}plans/preview/", vendor_terms.plan_preview, name="plan-preview"),
+    path(f"{_model}plans/<int:plan_id>/active/", vendor_terms.plan_toggle, name="plan-toggle"),
+    path(f"{_model}publish/", vendor_terms.publish, name="publish"),
     path("earnings/", billing_views.earnings, name="earnings"),
     path("earnings/payouts/onboarding/", billing_views.payouts_onboarding, name="payouts-onboarding"),
 ], "vendor")

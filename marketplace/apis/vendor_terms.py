@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.tenancy import client_ip, tenant_for
+from marketplace.license_presets import PRESETS
 from marketplace.models import License, Model, Plan
 from marketplace.selectors.entitlements import acceptances_received
 from marketplace.selectors.listings import vendor_model_get
@@ -17,6 +18,8 @@ from marketplace.serializers.catalog import (
     AcceptanceOut,
     LicenseIn,
     LicenseOut,
+    LicensePresetOut,
+    LicenseSavedOut,
     PlanIn,
     PlanOut,
     PlanPatchIn,
@@ -37,14 +40,25 @@ class LicenseApi(APIView):
         model = _own_model(request, slug)
         return Response(LicenseOut(License.objects.filter(model=model), many=True).data)
 
-    @extend_schema(request=LicenseIn, responses={201: LicenseOut})
+    @extend_schema(request=LicenseIn, responses={201: LicenseSavedOut})
     def post(self, request: Request, slug: str) -> Response:
+        """A new revision. Permissions left out take what the SPDX license grants; `warnings` lists
+        each one set to something else than the license says (saved all the same)."""
         model = _own_model(request, slug)
         data = LicenseIn(data=request.data)
         data.is_valid(raise_exception=True)
         license = licensing.license_set(model=model, actor=request.user, ip_address=client_ip(request),
                                         **data.validated_data)
-        return Response(LicenseOut(license).data, status=status.HTTP_201_CREATED)
+        license.warnings = licensing.license_warnings_of(license)
+        return Response(LicenseSavedOut(license).data, status=status.HTTP_201_CREATED)
+
+
+class LicensePresetsApi(APIView):
+    @extend_schema(responses={200: LicensePresetOut(many=True)})
+    def get(self, request: Request) -> Response:
+        """What each listed SPDX license grants: the defaults a license revision takes from its id."""
+        tenant_for(request).require_scope(ApiKey.Scope.VENDOR_WRITE)
+        return Response(LicensePresetOut([p.as_dict() for p in PRESETS], many=True).data)
 
 
 class PlanListCreateApi(APIView):

@@ -24,13 +24,40 @@ class LicenseIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=License.Kind.values)
     identifier = serializers.CharField(max_length=80)
     text = serializers.CharField(required=False, allow_blank=True, default="", max_length=200_000)
-    commercial_use = serializers.BooleanField(default=False)
-    weight_download = serializers.BooleanField(default=False)
-    attribution_required = serializers.BooleanField(default=False)
+    # Left out (or null): what the SPDX license grants (GET /api/v1/vendor/license-presets), or
+    # false for a custom EULA or an id not in that table.
+    commercial_use = serializers.BooleanField(required=False, allow_null=True, default=None)
+    weight_download = serializers.BooleanField(required=False, allow_null=True, default=None)
+    attribution_required = serializers.BooleanField(required=False, allow_null=True, default=None)
     territory_mode = serializers.ChoiceField(choices=License.TerritoryMode.values, default="anywhere")
     territories = serializers.ListField(child=serializers.CharField(max_length=2), default=list, max_length=300)
     max_monthly_calls = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class LicenseWarningOut(serializers.Serializer):
+    code = serializers.CharField(help_text="contradicts_license")
+    field = serializers.CharField(help_text="commercial_use, weight_download or attribution_required")
+    license_says = serializers.BooleanField(help_text="what the SPDX license itself grants")
+    message = serializers.CharField()
+
+
+class LicenseSavedOut(LicenseOut):
+    warnings = LicenseWarningOut(many=True, read_only=True,
+                                 help_text="where the permissions say something else than the SPDX license")
+
+    class Meta(LicenseOut.Meta):
+        fields = [*LicenseOut.Meta.fields, "warnings"]
+
+
+class LicensePresetOut(serializers.Serializer):
+    spdx_id = serializers.CharField()
+    name = serializers.CharField()
+    commercial_use = serializers.BooleanField()
+    weight_download = serializers.BooleanField()
+    derivatives = serializers.BooleanField(help_text="the license allows modified versions (not a setting)")
+    attribution_required = serializers.BooleanField()
+    conditions = serializers.CharField()
 
 
 class PlanOut(serializers.ModelSerializer):

@@ -3,14 +3,17 @@ owner and the like are not fields here, so they are ignored); no business rules 
 
 from rest_framework import serializers
 
+from marketplace.model_tasks import TASKS
 from marketplace.models import Model, ModelVersion
 from marketplace.services.versions import STAGES
 
 
 class ModelIn(serializers.Serializer):
     name = serializers.CharField(max_length=150)
-    slug = serializers.SlugField(max_length=60)
-    task = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    slug = serializers.SlugField(max_length=60, required=False,
+                                 help_text="left out: made from the name (\"Two Layer\" -> two-layer)")
+    task = serializers.CharField(max_length=60, required=False, allow_blank=True,
+                                 help_text=f"one of: {', '.join(task for task, _ in TASKS)}")
     description = serializers.CharField(required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=40), max_length=20, required=False)
     visibility = serializers.ChoiceField(choices=Model.Visibility.choices, required=False)

@@ -9,6 +9,7 @@ from django.db.models import Max
 from accounts.models import Organization, User
 from accounts.services import audit_record
 from core.errors import InvalidInput
+from marketplace.license_presets import license_defaults, license_warnings, preset_for
 from marketplace.models import License, LicenseAcceptance, Model, ModelVersion, VersionLicense
 
 LICENSE_TERM_FIELDS = [
@@ -29,15 +30,24 @@ def _clean_territories(territories: list[str]) -> list[str]:
 @transaction.atomic
 def license_set(
     *, model: Model, actor: User | None, kind: str, identifier: str, text: str = "",
-    commercial_use: bool = False, weight_download: bool = False, attribution_required: bool = False,
+    commercial_use: bool | None = None, weight_download: bool | None = None,
+    attribution_required: bool | None = None,
     territory_mode: str = License.TerritoryMode.ANYWHERE, territories: list[str] | None = None,
     max_monthly_calls: int | None = None, expires_at: datetime | None = None, ip_address: str | None = None,
 ) -> License:
     """Publishes a new license revision for the model. Earlier revisions stay untouched, so what a
-    buyer accepted never changes under them; new subscriptions accept the new revision."""
+    buyer accepted never changes under them; new subscriptions accept the new revision.
+
+    A permission left as None takes what the SPDX license grants (marketplace.license_presets), so
+    "MIT" alone is published as MIT's terms; one set explicitly is kept even where it contradicts
+    the license (the callers show license_warnings for it)."""
     if kind == License.Kind.CUSTOM and not text.strip():
         raise InvalidInput("A custom EULA needs its full text; paste it in 'text'.")
     territories = _clean_territories(territories or [])
+    preset = preset_for(identifier) if kind == License.Kind.SPDX else None
+    identifier = preset.spdx_id if preset else identifier  # "mit" is stored as the SPDX id "MIT"
+    permissions = license_defaults(kind=kind, identifier=identifier, commercial_use=commercial_use,
+                                   weight_download=weight_download, attribution_required=attribution_required)
     if territory_mode != License.TerritoryMode.ANYWHERE and not territories:
         raise InvalidInput(f"territory_mode '{territory_mode}' needs a list of country codes in 'territories'.")
     # Lock the model row so two concurrent edits do not both claim the next revision number.
@@ -47,9 +57,7 @@ def license_set(
     License.objects.filter(model=model, is_current=True).update(is_current=False)
     license = License.objects.create(
         model=model, revision=revision, kind=kind, identifier=identifier.strip(), text=text,
-        text_sha256=hashlib.sha256(text.encode()).hexdigest(), commercial_use=commercial_use,
-        weight_download=weight_download, attribution_required=attribution_required,
-        territory_mode=territory_mode, territories=territories, max_monthly_calls=max_monthly_calls,
+        text_sha256=hashlib.sha256(text.encode()).hexdigest(), **permissions, territory_mode=territory_mode, territories=territories, max_monthly_calls=max_monthly_calls,
         expires_at=expires_at,
     )
     license_stamp_versions(model=model)
@@ -60,6 +68,13 @@ def license_set(
                  "identifier": license.identifier, "text_sha256": license.text_sha256},
     )
     return license
+
+
+def license_warnings_of(license: License) -> list[dict]:
+    """Where a saved revision's permissions say something else than its SPDX license."""
+    return license_warnings(kind=license.kind, identifier=license.identifier, commercial_use=license.commercial_use,
+                            weight_download=license.weight_download,
+                            attribution_required=license.attribution_required)
 
 
 def license_stamp_versions(*, model: Model) -> int:

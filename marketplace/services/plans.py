@@ -12,7 +12,8 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services import audit_record
 from core.errors import Conflict, InvalidInput, NotFound
-from marketplace.models import License, Model, ModelVersion, Plan
+from marketplace.models import Model, Plan
+from marketplace.selectors.publishing import publish_checklist
 from marketplace.services.licensing import license_stamp_versions
 
 _CURRENCIES = {"usd", "eur", "gbp", "chf", "jpy", "cad", "aud"}
@@ -109,13 +110,7 @@ def model_publish(*, model: Model, actor: User | None, ip_address: str | None = 
     if model.status == Model.Status.SUSPENDED:
         raise Conflict("This model is suspended by staff and cannot be published; contact support.",
                        details={"reason": model.suspended_reason})
-    missing = []
-    if not ModelVersion.objects.filter(model=model, status=ModelVersion.Status.READY).exists():
-        missing.append("a ready version (upload one and wait for the pipeline)")
-    if not License.objects.filter(model=model, is_current=True).exists():
-        missing.append("a license (POST .../license)")
-    if not Plan.objects.filter(model=model, is_active=True).exists():
-        missing.append("an active plan (POST .../plans)")
+    missing = [item.missing for item in publish_checklist(model=model) if not item.done]
     if missing:
         raise Conflict(f"Before publishing, add {'; '.join(missing)}.", details={"missing": missing})
     license_stamp_versions(model=model)

@@ -7,6 +7,8 @@ from django.shortcuts import render
 from accounts.pages import current_tenant
 from accounts.selectors import api_key_prefix_for_snippets
 from core.errors import NotFound
+from marketplace.llm_snippets import llm_snippets
+from marketplace.model_tasks import TASKS
 from marketplace.models import License, ModelVersion, Plan
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
@@ -18,7 +20,7 @@ from marketplace.views.vendor import STATUS_TONE
 class CatalogFilters(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search",
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "name or description"}))
-    task = forms.CharField(required=False, max_length=60, label="Task", widget=forms.TextInput(attrs={"list": "tasks"}))
+    task = forms.ChoiceField(required=False, label="Task", choices=[("", "Any task"), *TASKS])
     license_kind = forms.ChoiceField(required=False, label="License",
                                      choices=[("", "Any license"), *License.Kind.choices])
     commercial = forms.ChoiceField(required=False, label="Commercial use",
@@ -42,13 +44,12 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         price_max=int(price * 100) if price is not None else None, latency_max_ms=data.get("latency_max_ms"),
         ordering=data.get("ordering") or "name", kind=data.get("kind") or "",
     ))
-    tasks = sorted({t for t in catalog.catalog_models().values_list("task", flat=True) if t})
     for model in models:
         version = catalog.latest_ready_version(model)
         model.latency = catalog.version_latency_ms(version)
         model.license = catalog.catalog_license(model=model)
         model.price_text = _price_text(model)
-    return render(request, "catalog/list.html", {"form": form, "models": models, "tasks": tasks})
+    return render(request, "catalog/list.html", {"form": form, "models": models})
 
 
 def _price_text(model) -> str:
@@ -76,7 +77,9 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
     tenant = current_tenant(request)
     entitlement = entitlement_for(organization=tenant.organization, model=model) if tenant else None
     key_prefix = api_key_prefix_for_snippets(organization=tenant.organization, user=request.user) if tenant else None
-    snippets = [] if latest is None or latest.kind == ModelVersion.Kind.LLM else tensor_snippets(
+    snippets = [] if latest is None else llm_snippets(
+        base_url=request.build_absolute_uri("/"), model_name=model.full_name, key=key_placeholder(key_prefix),
+    ) if latest.kind == ModelVersion.Kind.LLM else tensor_snippets(
         base_url=request.build_absolute_uri("/"), model_name=model.full_name, signature=latest.signature or {},
         key=key_placeholder(key_prefix), tokenizer=bool(latest.tokenizer_artifact))
     return render(request, "catalog/detail.html", {

@@ -1,14 +1,13 @@
-"""Vendor portal: listings, uploads with a live pipeline timeline, versions, license, plans."""
+"""Vendor portal: listings, uploads with a live pipeline timeline, versions (license, plans and
+publishing are in vendor_terms.py)."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
-from accounts.pages import add_error, flash_error, org_required
-from accounts.tenancy import client_ip
+from accounts.pages import add_error, org_required
 from core.errors import ApplicationError, NotFound
 from inference.runtime.llm_detect import SUPPORTED
 from marketplace.models import Model, ModelVersion, Plan
@@ -19,12 +18,12 @@ from marketplace.selectors.listings import (
     vendor_model_get,
     vendor_models,
 )
-from marketplace.services.licensing import license_set
+from marketplace.selectors.publishing import publish_checklist
 from marketplace.services.listings import model_create, model_update
-from marketplace.services.plans import model_publish, model_unpublish, plan_create, plan_update
 from marketplace.services.versions import STAGES
 from marketplace.views.common import bar_figure, license_terms, plan_summary, render_markdown
-from marketplace.views.forms import SPDX_COMMON, LicenseForm, ModelForm, PlanForm, UploadForm
+from marketplace.views.forms import UploadForm
+from marketplace.views.vendor_forms import ModelForm
 
 STATUS_TONE = {"draft": "neutral", "published": "ok", "suspended": "bad", "ready": "ok", "failed": "bad",
                "quarantined": "bad"}
@@ -50,7 +49,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
 
 @org_required
 def model_create_page(request: HttpRequest) -> HttpResponse:
-    form = ModelForm(request.POST or None)
+    form = ModelForm(request.POST or None, creating=True)
     if request.method == "POST" and form.is_valid():
         try:
             model = model_create(organization=request.tenant.organization, **form.cleaned_data)
@@ -70,7 +69,7 @@ def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
         return _not_found(request, error)
     initial = {"name": model.name, "slug": model.slug, "task": model.task, "description": model.description,
                "tags": ", ".join(model.tags), "visibility": model.visibility}
-    form = ModelForm(request.POST or None, initial=initial)
+    form = ModelForm(request.POST or None, initial=initial, current_task=model.task, creating=False)
     if request.method == "POST" and form.is_valid():
         try:
             model = model_update(model=model, **form.cleaned_data)
@@ -92,11 +91,13 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     plans = list(Plan.objects.filter(model=model).order_by("id"))
     for plan in plans:
         plan.summary = plan_summary(plan)
+    checklist = publish_checklist(model=model)
     return render(request, "vendor/model_detail.html", {
         "model": model, "tone": STATUS_TONE.get(model.status, "neutral"),
         "description_html": render_markdown(model.description),
         "versions": model_versions(model=model).order_by("-created_at"), "license": license,
         "terms": license_terms(license), "plans": plans, "status_tone": STATUS_TONE,
+        "checklist": checklist, "ready_to_publish": all(item.done for item in checklist),
     })
 
 
@@ -200,97 +201,3 @@ def version_timeline(request: HttpRequest, slug: str, version: str) -> HttpRespo
         context.update(_results_context(context["version"]), oob=True)
         html += render_to_string("vendor/_results.html", context, request=request)
     return HttpResponse(html)
-
-
-@org_required
-def license_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    try:
-        model = _model(request, slug)
-    except NotFound as error:
-        return _not_found(request, error)
-    current = catalog_license(model=model)
-    initial = {}
-    if current is not None:
-        initial = {"kind": current.kind, "identifier": current.identifier, "text": current.text,
-                   "commercial_use": current.commercial_use, "weight_download": current.weight_download,
-                   "attribution_required": current.attribution_required, "territory_mode": current.territory_mode,
-                   "territories": ", ".join(current.territories), "max_monthly_calls": current.max_monthly_calls,
-                   "expires_at": current.expires_at}
-    form = LicenseForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            saved = license_set(model=model, actor=request.user, ip_address=client_ip(request), **form.cleaned_data)
-        except ApplicationError as error:
-            add_error(form, error)
-        else:
-            messages.success(request, f"License saved as revision {saved.revision}. New subscribers accept this one.")
-            return redirect("vendor:model", slug=model.slug)
-    return render(request, "vendor/license.html", {"model": model, "form": form, "current": current,
-                                                   "spdx_ids": SPDX_COMMON, "terms": license_terms(current)})
-
-
-@org_required
-def plans_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    try:
-        model = _model(request, slug)
-    except NotFound as error:
-        return _not_found(request, error)
-    form = PlanForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            plan = plan_create(model=model, actor=request.user, ip_address=client_ip(request), **form.service_kwargs())
-        except ApplicationError as error:
-            add_error(form, error)
-        else:
-            messages.success(request, f"Plan “{plan.name}” added.")
-            return redirect("vendor:plans", slug=model.slug)
-    plans = list(Plan.objects.filter(model=model).order_by("id"))
-    for plan in plans:
-        plan.summary = plan_summary(plan)
-    license = catalog_license(model=model)
-    return render(request, "vendor/plans.html", {
-        "model": model, "form": form, "plans": plans, "active_plans": [p for p in plans if p.is_active],
-        "license": license, "terms": license_terms(license),
-    })
-
-
-@org_required
-def plan_preview(request: HttpRequest, slug: str) -> HttpResponse:
-    """htmx: the line a buyer would read for the plan being typed (not saved, no rules applied)."""
-    form = PlanForm(request.POST)
-    text = ""
-    if form.is_valid():
-        kwargs = form.service_kwargs()
-        text = plan_summary(Plan(**kwargs))
-    return HttpResponse(render(request, "vendor/_plan_preview.html", {"text": text, "form": form}).content)
-
-
-@org_required
-@require_POST
-def plan_toggle(request: HttpRequest, slug: str, plan_id: int) -> HttpResponse:
-    try:
-        model = _model(request, slug)
-        plan = plan_update(model=model, plan_id=plan_id, actor=request.user, ip_address=client_ip(request),
-                           is_active=request.POST.get("active") == "1")
-    except ApplicationError as error:
-        flash_error(request, error)
-    else:
-        messages.success(request, f"Plan “{plan.name}” is now {'offered' if plan.is_active else 'withdrawn'}.")
-    return redirect("vendor:plans", slug=slug)
-
-
-@org_required
-@require_POST
-def publish(request: HttpRequest, slug: str) -> HttpResponse:
-    try:
-        model = _model(request, slug)
-        if request.POST.get("action") == "unpublish":
-            model_unpublish(model=model, actor=request.user, ip_address=client_ip(request))
-            messages.success(request, "Unpublished: the model left the catalog. Existing buyers keep access.")
-        else:
-            model_publish(model=model, actor=request.user, ip_address=client_ip(request))
-            messages.success(request, "Published: buyers can find it in the catalog now.")
-    except ApplicationError as error:
-        flash_error(request, error)
-    return redirect("vendor:model", slug=slug)
-

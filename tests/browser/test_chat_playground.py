@@ -59,7 +59,7 @@ def test_the_chat_playground_streams_in_chromium(page, live_server, vendor, buye
 
     log_in(page, buyer.user.email, PASSWORD)
     page.goto("/catalog/vendor-co/slow/")
-    expect(page.get_by_test_id("snippet-python")).to_contain_text('model="vendor-co.slow"')
+    expect(page.get_by_test_id("llm-code-python")).to_contain_text('model="vendor-co.slow"')
     page.get_by_role("link", name="Try it in the playground").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Playground: Slow")
     assert page.evaluate(PROBLEMS_JS) == []

@@ -3,6 +3,7 @@ filter and card label, the console's chat playground and the usage page's token 
 
 import re
 from decimal import Decimal
+from html import unescape
 
 import pytest
 
@@ -23,14 +24,14 @@ def chat(vendor):
 
 def test_language_model_page_shows_openai_snippets_with_its_id_host_and_token_prices(client, chat):
     html = client.get("/catalog/vendor-co/chat/").content.decode()
-    python = re.search(r'data-testid="snippet-python".*?</pre>', html, re.S)[0]
+    python = unescape(re.search(r'data-testid="llm-code-python".*?</pre>', html, re.S)[0])
     assert 'OpenAI(base_url="http://testserver/v1", api_key=os.environ["MODELBAY_API_KEY"])' in python
     assert 'model="vendor-co.chat"' in python and "stream=True" in python
-    curl = re.search(r'data-testid="snippet-curl".*?</pre>', html, re.S)[0]
-    assert "curl http://testserver/v1/chat/completions" in curl
-    assert 'Authorization: Bearer $MODELBAY_API_KEY' in curl and '"model": "vendor-co.chat"' in curl
+    curl = unescape(re.search(r'data-testid="llm-code-curl".*?</pre>', html, re.S)[0])
+    assert "curl -N http://testserver/v1/chat/completions" in curl
+    assert "Authorization: Bearer $MODELBAY_API_KEY" in curl and '"model": "vendor-co.chat"' in curl
     assert "$0.50 / 1M input tokens · $1.50 / 1M output tokens" in html
-    assert 'data-copy="#llm-code-python"' in html and 'data-copy="#llm-code-curl"' in html
+    assert 'data-copy="#snippet-code-python"' in html and 'data-copy="#snippet-code-curl"' in html
     assert "/v2/models/" not in html  # a language model is not called through the tensor API
 
 

@@ -61,8 +61,8 @@ def test_playground_shows_the_snippets_with_the_lasting_key_and_a_copy_this_requ
     assert 'data-request-url="http://testserver/v2/models/vendor-co.tiny/infer"' in page
 
 
-def test_language_models_keep_their_openai_snippets_without_tensor_tabs(client, model):
+def test_language_models_get_openai_tabs_not_tensor_ones(client, model):
     model.versions.update(kind="llm")
     page = client.get("/catalog/vendor-co/tiny/").content.decode()
-    assert 'data-testid="snippet-python"' in page and 'role="tablist"' not in page
-    assert "tensor-code" not in page
+    assert 'data-testid="llm-code-python"' in page and 'role="tablist"' in page
+    assert "tensor-code" not in page and "/v2/models/" not in page
