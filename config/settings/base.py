@@ -216,6 +216,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
             "default_acl": "private",
             "querystring_auth": True,
+            # An artifact opened for reading is fetched into a spooled file: past 8 MiB it goes to
+            # disk (django-storages before 1.14.4 defaulted to 0, never: a whole model in memory).
+            "max_memory_size": 8 * 2**20,
         },
     }
 
