@@ -94,3 +94,39 @@ def test_a_killed_push_resumes_and_sends_only_the_missing_parts(vendor, live_ser
     assert session.status == "completed" and not UploadPart.objects.exists()
     version = ModelVersion.objects.get(model__slug="wide-bert", version="2.0.0")
     assert version.source_format == "hf_zip"
+
+
+def evil_domain_onnx() -> bytes:
+    """A well-formed ONNX whose node lives in an operator domain never loaded (SECURITY.md #7)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Steal", ["x"], ["y"], domain="com.evil")], "evil",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.evil", 1)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_version_the_pipeline_refuses_exits_7_and_a_pickle_exits_5(vendor, start_worker, live_server, tmp_path):
+    import pickle
+
+    start_worker(queues="convert,default", name="convert", concurrency=1)
+    env = cli_env(tmp_path, live_server.url, vendor.secret)
+    evil = tmp_path / "evil.onnx"
+    evil.write_bytes(evil_domain_onnx())
+
+    failed = modelbay("push", "vendor-co/risky", str(evil), "--version", "1.0.0", "--create", env=env, timeout=300)
+
+    assert failed.returncode == 7, failed.stdout + failed.stderr
+    assert "Created the private draft listing vendor-co/risky" in failed.stdout
+    assert re.search(r"^\s+scanning\s+failed", failed.stdout, re.M), failed.stdout
+    assert "error: Version 1.0.0 failed at scanning" in failed.stderr and "com.evil" in failed.stderr
+
+    pickled = tmp_path / "weights.onnx"
+    pickled.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+    refused = modelbay("push", "vendor-co/risky", str(pickled), "--version", "1.0.1", env=env)
+    assert refused.returncode == 5 and "[unsupported_model_format, HTTP 422]" in refused.stderr, refused.stderr
+    assert "pickle" in refused.stderr
