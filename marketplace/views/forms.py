@@ -8,9 +8,16 @@ from django_countries import countries
 from marketplace.models import LicenseAcceptance
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
 class UploadForm(forms.Form):
-    file = forms.FileField(label="Model file", help_text=".onnx, TorchScript, torch.export .pt2, or a safetensors "
-                           "zip with config.json. Raw pickles are refused.")
+    # Rendered only: the page's script sends the files through the multipart upload API.
+    file = forms.FileField(label="Model file", widget=MultipleFileInput(attrs={"multiple": True}),
+                           help_text=".onnx, TorchScript, torch.export .pt2, or a safetensors zip with "
+                           "config.json; or choose all the files of a Hugging Face folder at once (config.json, "
+                           "safetensors, tokenizer files) and they are zipped for you. Raw pickles are refused.")
     version = forms.CharField(required=False, max_length=40, help_text="Semantic version; empty = next patch")
 
 

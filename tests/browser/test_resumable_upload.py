@@ -3,7 +3,9 @@ file sent in small parts survives a page reload and a lost connection, sending o
 server lacks, and reaches the pipeline; Pause stops sending, Cancel deletes the session."""
 
 import hashlib
+import json
 import re
+import struct
 
 import pytest
 from playwright.sync_api import expect
@@ -143,3 +145,21 @@ def test_pause_stops_sending_and_cancel_deletes_the_upload(page, vendor, listing
     expect(page.get_by_role("button", name="Pause")).to_be_hidden()
     page.reload()
     expect(page.get_by_test_id("upload-resume-note")).to_be_hidden()
+
+
+def test_the_files_of_a_hugging_face_folder_chosen_together_become_one_version(page, vendor, listing, small_parts,
+                                                                              tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"architectures": ["BertModel"], "model_type": "bert"}))
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1024], "data_offsets": [0, 4096]}}).encode()
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(struct.pack("<Q", len(header)) + header + bytes(4096))
+    log_in(page, vendor.user.email, PASSWORD)
+    page.goto("/vendor/models/resumable/upload/")
+    page.get_by_label("Model file").set_input_files([str(config), str(weights)])
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page).to_have_url(re.compile(r"/vendor/models/resumable/versions/1\.0\.0/$"))
+    session = UploadSession.objects.get(model=listing)
+    assert sorted(f["path"] for f in session.files) == ["config.json", "model.safetensors"]
+    assert ModelVersion.objects.get(model=listing, version="1.0.0").source_format == "hf_zip"
