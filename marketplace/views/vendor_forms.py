@@ -156,6 +156,10 @@ class PlanForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name, kinds in PLAN_FIELDS.items():
             self.fields[name].widget.attrs["data-plan-kinds"] = " ".join(kinds)
+        # Needed by the plan type that shows them (checked in clean; vendor-forms.js marks them).
+        for name, kind in (("unit", "payg"), ("unit_price", "payg"), ("monthly_fee", "subscription"),
+                           ("included_calls", "free")):
+            self.fields[name].widget.attrs["data-required-kinds"] = kind
         for name in ("input_price", "output_price"):
             self.fields[name].widget.attrs["data-plan-units"] = Plan.Unit.TOKENS
         self.fields["unit_price"].widget.attrs["data-plan-units"] = " ".join(

@@ -66,18 +66,20 @@
   function setUpPlan(form) {
     const kind = form.elements.kind;
     const unit = form.elements.unit;
-    const unitPrice = form.elements.unit_price;
-    const optional = unitPrice.labels[0] && unitPrice.labels[0].querySelector(".help");
     function layout() {
       form.querySelectorAll("[data-plan-kinds]").forEach(function (input) {
         const kinds = input.getAttribute("data-plan-kinds").split(" ");
         const units = input.hasAttribute("data-plan-units") ? input.getAttribute("data-plan-units").split(" ") : null;
         show(input, kinds.indexOf(kind.value) >= 0 && (!units || units.indexOf(unit.value) >= 0));
       });
-      const needed = !unitPrice.disabled;
-      unitPrice.required = needed;
-      unitPrice.setAttribute("aria-required", needed ? "true" : "false");
-      if (optional) optional.hidden = needed;
+      // A field the plan type needs loses its "(optional)" and says it is required.
+      form.querySelectorAll("[data-required-kinds]").forEach(function (input) {
+        const needed = !input.disabled && input.getAttribute("data-required-kinds") === kind.value;
+        const optional = input.labels[0] && input.labels[0].querySelector(".help");
+        input.required = needed;
+        input.setAttribute("aria-required", needed ? "true" : "false");
+        if (optional) optional.hidden = needed;
+      });
     }
     kind.addEventListener("change", layout);
     unit.addEventListener("change", layout);
