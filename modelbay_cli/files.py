@@ -58,10 +58,6 @@ def read_part(path: Path, number: int, part_size: int) -> bytes:
         return fh.read(part_size)
 
 
-def part_count(size: int, part_size: int) -> int:
-    return max(1, -(-size // part_size))  # an empty file is one empty part
-
-
 def parse_size(text: str) -> int:
     """`67108864`, `64M`, `64MiB`, `1G` -> bytes (binary units: what part sizes are counted in)."""
     units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}

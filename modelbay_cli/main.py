@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", dest="wait", action="store_false", help="return once the upload is complete")
     p.add_argument("--wait-timeout", type=float, default=3600.0, help="seconds to follow the pipeline")
     p.add_argument("--create", action="store_true", help="create a private draft listing if there is none")
+    p.add_argument("--example-inputs", type=Path, metavar="FILE.json",
+                   help='inputs for the parity check, {"input name": nested list}')
 
     p = command("models", help="list the catalog, or your own models with --mine")
     p.add_argument("--mine", action="store_true", help="your organization's models (vendor key)")
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> Exit:
     if args.command == "push":
         return push(api, PushOptions(target=args.model, source=args.source, version=args.version,
                                      part_size=args.part_size, jobs=args.jobs, wait=args.wait,
-                                     wait_timeout=args.wait_timeout, create=args.create), out, err)
+                                     wait_timeout=args.wait_timeout, create=args.create,
+                                     example_inputs=args.example_inputs), out, err)
     if args.command == "predict":
         return predict(api, args.model, args.input, version=args.model_version, as_json=args.json,
                        save_dir=args.save, out=out, err=err)

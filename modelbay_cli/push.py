@@ -8,6 +8,7 @@ is followed to its parity card.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class PushOptions:
     wait: bool = True
     wait_timeout: float = 3600.0
     create: bool = False
+    example_inputs: Path | None = None
 
 
 def _check_vendor(api: Api, vendor: str) -> None:
@@ -67,10 +69,25 @@ def _hash_all(found: list[local_files.LocalFile], err: Console) -> list[dict]:
                  "sha256": local_files.sha256_of(f.local, lambda n: progress.advance(task, n))} for f in found]
 
 
+def _example_inputs(path: Path) -> dict:
+    """What the parity check feeds both models: {"input name": nested list}, from a JSON file."""
+    try:
+        parsed = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--example-inputs: cannot read {path} as JSON ({exc}).", exit_code=Exit.BAD_INPUT,
+                       code="invalid_input") from exc
+    if not isinstance(parsed, dict):
+        raise CliError('--example-inputs must hold a JSON object like {"input": [[0.1, 0.2]]}.',
+                       exit_code=Exit.BAD_INPUT, code="invalid_input")
+    return parsed
+
+
 def _open_session(api: Api, slug: str, opts: PushOptions, declared: list[dict], out: Console) -> dict:
     body: dict = {"version": opts.version, "files": declared}
     if opts.part_size:
         body["part_size"] = opts.part_size
+    if opts.example_inputs is not None:
+        body["example_inputs"] = _example_inputs(opts.example_inputs)
     response = api.post(f"/api/v1/vendor/models/{slug}/uploads", body)
     session = response.json()
     if response.status_code == 200:

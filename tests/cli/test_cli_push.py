@@ -130,3 +130,7 @@ def test_a_version_the_pipeline_refuses_exits_7_and_a_pickle_exits_5(vendor, sta
     refused = modelbay("push", "vendor-co/risky", str(pickled), "--version", "1.0.1", env=env)
     assert refused.returncode == 5 and "[unsupported_model_format, HTTP 422]" in refused.stderr, refused.stderr
     assert "pickle" in refused.stderr
+    (tmp_path / "inputs.json").write_text("[[1, 2, 3, 4]]")
+    bad_examples = modelbay("push", "vendor-co/risky", str(evil), "--version", "1.0.2", "--example-inputs",
+                            str(tmp_path / "inputs.json"), env=env)
+    assert bad_examples.returncode == 5 and "must hold a JSON object" in bad_examples.stderr
