@@ -85,12 +85,20 @@ def parity_card(parity: dict, out: Console) -> None:
             out.print(f"  int4: token agreement {int4['token_agreement']:.1%} (offered, never substituted)")
         return
     outputs = parity.get("outputs") or {}
-    if "atol" not in parity:  # an ONNX upload: no source model to compare with, a smoke run
+    if "atol" not in parity:  # an ONNX upload validated before it was compared with anything
         out.print(f"Parity card: {verdict} - ONNX upload, nothing to compare with; outputs run and are finite")
+    elif parity.get("kind") == "smoke_run":  # an ONNX upload: served (optimised) vs as uploaded
+        out.print(f"Parity card: {verdict} - ONNX upload: the served, optimised graph vs the graph as "
+                  f"uploaded (atol {parity['atol']:g}, rtol {parity['rtol']:g}), max abs error "
+                  f"{parity.get('max_abs_error') or 0:.3g}")
     else:
         out.print(f"Parity card: {verdict} - ONNX vs the uploaded model on the example inputs "
                   f"(atol {parity['atol']:g}, rtol {parity['rtol']:g}), max abs error "
                   f"{parity.get('max_abs_error', 0):.3g}")
+    for check in parity.get("lengths") or []:  # the same at other lengths of a dynamic axis
+        shapes = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in check["shapes"].items())
+        out.print(f"  at {shapes}: {'passed' if check['passed'] else 'FAILED'}, max abs error "
+                  f"{_num(check.get('max_abs_error'))}")
     table = Table("output", "shape", "max abs", "max rel", "passed", box=None, pad_edge=False)
     for name, row in outputs.items():
         table.add_row(name, "x".join(map(str, row.get("shape", []))) or "scalar", _num(row.get("max_abs")),

@@ -102,12 +102,29 @@ def convert_hf(source: str, workdir: str, example_inputs_npz: str | None = None)
     from .hf_export import export_hf
 
     started = time.perf_counter()
-    exporter, inputs, reference = export_hf(
+    exporter, inputs, reference, other_lengths = export_hf(
         source, str(Path(workdir) / ONNX_NAME), example_inputs_npz
     )
     result = finish(workdir, exporter["exporter"], inputs, reference, started)
     result.update(exporter)
+    result["length_checks"] = _save_length_checks(workdir, result["signature"], other_lengths)
     return result
+
+
+def _save_length_checks(workdir: str, signature: dict, checks: list) -> int:
+    """Inputs and reference outputs at other lengths, keyed by ONNX names as ``finish`` does."""
+    from .examples import save_npz
+    from .length_checks import check_files
+
+    in_names = [s["name"] for s in signature["inputs"]]
+    out_names = [s["name"] for s in signature["outputs"]]
+    for index, (inputs, reference) in enumerate(checks, start=1):
+        inputs_file, reference_file = check_files(index)
+        save_npz(Path(workdir) / inputs_file,
+                 {n: _np(t) for n, t in zip(in_names, inputs, strict=False)})  # fmt: skip
+        save_npz(Path(workdir) / reference_file,
+                 {n: _np(t) for n, t in zip(out_names, reference, strict=True)})  # fmt: skip
+    return len(checks)
 
 
 def finish(

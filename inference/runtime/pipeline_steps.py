@@ -17,6 +17,8 @@ from typing import Any
 from .convert import INPUTS_NAME, ONNX_NAME, REFERENCE_NAME
 from .errors import MalformedFile, ParityFailed, ValidationFailed
 from .formats import ZIP_MAGICS, SourceFormat, hf_root, is_pickle, is_safetensors, sniff
+from .length_checks import COUNT as LENGTH_CHECKS
+from .length_checks import check_files
 from .llm_detect import recognise as recognise_llm
 from .optimize import INT8_NAME, OPTIMIZED_NAME
 from .safety import MAX_ENTRIES, MAX_TOTAL_BYTES, check_zip, extract_zip
@@ -95,6 +97,9 @@ def convert_in_sandbox(
     # Paths come from our constants, not from the child's answer (it ran vendor code).
     result.update(onnx_path=f"onnx/{ONNX_NAME}", example_inputs=f"onnx/{INPUTS_NAME}",
                   reference_outputs=f"onnx/{REFERENCE_NAME}")  # fmt: skip
+    checks = [check_files(i) for i in range(1, LENGTH_CHECKS + 1)]
+    result["length_checks"] = [[f"onnx/{a}", f"onnx/{b}"] for a, b in checks
+                               if (out / a).is_file() and (out / b).is_file()]  # fmt: skip
     # The child is not trusted to describe its own output: re-check and re-read it here.
     checked = checked_onnx(work / result["onnx_path"], work)
     result["signature"] = checked["signature"]
@@ -114,23 +119,44 @@ def validate_in_sandbox(
             "inference.runtime.validate.parity",
             {"onnx_path": onnx_path, "inputs_npz": str(work / converted["example_inputs"]),
              "reference_npz": str(work / converted["reference_outputs"]),
+             "length_checks": [[str(work / p) for p in pair]
+                               for pair in converted.get("length_checks") or []],
              "atol": atol, "rtol": rtol},
             limits=limits, workdir=work / "validate",
         )  # fmt: skip
         if not result["passed"]:
-            raise ParityFailed(
-                f"the ONNX outputs differ from the source model (max abs error "
-                f"{result['max_abs_error']:.3g} > {atol:g}); the conversion is not faithful",
-                details=result,
-            )
+            raise ParityFailed(parity_failure(result, atol), details=result)
         return {"kind": "parity", **result}
     result = run_sandboxed(
-        "inference.runtime.validate.smoke_run", {"onnx_path": onnx_path},
+        "inference.runtime.validate.smoke_run",
+        {"onnx_path": onnx_path, "atol": atol, "rtol": rtol},
         limits=limits, workdir=work / "validate",
     )  # fmt: skip
     if not result["passed"]:
-        raise ValidationFailed("the model produced NaN or infinite outputs", details=result)
+        raise ValidationFailed(smoke_failure(result), details=result)
     return {"kind": "smoke_run", **result}
+
+
+def parity_failure(result: dict, atol: float) -> str:
+    """Say at which input shapes the ONNX model stops matching its source."""
+    failed = [c for c in result.get("lengths") or [] if not c["passed"]]
+    if failed and all(o["passed"] for o in result["outputs"].values()):
+        shapes = "; ".join(", ".join(f"{n} {s}" for n, s in c["shapes"].items()) for c in failed)
+        return (f"the ONNX outputs match the source model on the example inputs but not at other "
+                f"input lengths ({shapes}): the exported graph holds something specific to the example's "
+                "length; upload an .onnx you exported and checked at several lengths")  # fmt: skip
+    return (f"the ONNX outputs differ from the source model (max abs error "
+            f"{result['max_abs_error']:.3g} > {atol:g}); the conversion is not faithful")
+
+
+def smoke_failure(result: dict) -> str:
+    if not all(o.get("finite", True) for o in result["outputs"].values()):
+        return "the model produced NaN or infinite outputs"
+    worst = result["max_abs_error"]
+    how = "to NaN or infinity" if worst is None else f"by up to {worst:.3g}"
+    return (f"onnxruntime's graph optimisations change this model's outputs {how}, so the served "
+            "graph would not match the uploaded one; re-export the model with a recent exporter and "
+            "upload it again, or contact support with this version's id")
 
 
 def optimize(

@@ -35,6 +35,16 @@ HF_ARCHITECTURES: dict[str, tuple[str, dict[str, Any], str]] = {
     "clip_text": ("CLIPTextConfig", dict(hidden_size=32, intermediate_size=37,
                   num_hidden_layers=2, num_attention_heads=2, vocab_size=99,
                   max_position_embeddings=64), "CLIPTextModel"),
+    # Audio: a raw waveform of any length, and log-mel frames of one fixed length
+    # (2 x max_source_positions = 60 here).
+    "wav2vec2": ("Wav2Vec2Config", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=37, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=2, vocab_size=12), "Wav2Vec2ForCTC"),
+    "whisper": ("WhisperConfig", dict(d_model=32, encoder_layers=1, decoder_layers=1,
+                encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=37,
+                decoder_ffn_dim=37, num_mel_bins=16, max_source_positions=30, max_target_positions=40,
+                vocab_size=99, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                decoder_start_token_id=1), "WhisperForConditionalGeneration"),
 }  # fmt: skip
 
 
