@@ -29,12 +29,22 @@ from billing.selectors.usage import ledger_amount, ledger_calls, limits_for, ven
 from billing.services.limits import usage_limit_set
 from billing.services.payouts import onboarding_link, vendor_account_refresh
 from billing.stripe_client import stripe_enabled
+from core.charts import ChartSeries, line_chart
 from core.errors import ApplicationError
-from dashboard.charts import ChartSeries, line_chart
 from marketplace.selectors.entitlements import entitlements_of
 from marketplace.views.common import money as exact_money
 
+RANGES = (7, 30, 90)  # days a usage or earnings page can show, as on the staff dashboard
 DAYS = 30
+
+
+def _span(request: HttpRequest) -> int:
+    """?days=7|30|90; anything else is the default month."""
+    try:
+        days = int(request.GET.get("days", DAYS))
+    except ValueError:
+        return DAYS
+    return days if days in RANGES else DAYS
 
 
 def _month_start(now: datetime) -> datetime:
@@ -45,21 +55,36 @@ def _money(minor: Decimal | int | None, currency: str = "usd") -> str:
     return f"{Decimal(minor or 0) / 100:,.2f} {currency.upper()}"
 
 
-def _charts(rows: list[dict], *, since: date, until: date, what: str) -> tuple:
-    """rows: [{"day": "YYYY-MM-DD", "model": name, "calls": n, "amount_minor": x}] -> two SVG charts."""
+def _within(rows: list[dict], since: date, until: date) -> list[dict]:
+    """The rows of the charted days: the query's window starts mid-day `span` days ago."""
+    return [row for row in rows if since <= date.fromisoformat(row["day"]) <= until]
+
+
+def _charts(rows: list[dict], *, since: date, until: date, what: str) -> dict:
+    """rows: [{"day": "YYYY-MM-DD", "model": name, "currency": c, "calls": n, "amount_minor": x}] ->
+    the calls and money charts, and the range's totals for the cards above them."""
     calls: dict[str, dict[date, float]] = defaultdict(dict)
     money: dict[str, dict[date, float]] = defaultdict(dict)
+    currencies = sorted({row["currency"] for row in rows}) or ["usd"]
+    spent_minor: dict[str, Decimal] = defaultdict(Decimal)
     for row in rows:
         day = date.fromisoformat(row["day"])
+        amount = Decimal(row["amount_minor"] or 0) / 100
+        spent_minor[row["currency"]] += Decimal(row["amount_minor"] or 0)
         calls[row["model"]][day] = calls[row["model"]].get(day, 0) + row["calls"]
-        money[row["model"]][day] = money[row["model"]].get(day, 0) + float(row["amount_minor"] or 0) / 100
+        # One money axis per currency would be two charts; mixed currencies name theirs per line.
+        name = row["model"] if len(currencies) == 1 else f"{row['model']} ({row['currency'].upper()})"
+        money[name][day] = money[name].get(day, 0) + float(amount)
     empty = [ChartSeries("no calls yet", {})]
-    return (
-        line_chart(title="Calls per day by model", since=since, until=until,
-                   series=[ChartSeries(name, points) for name, points in sorted(calls.items())] or empty),
-        line_chart(title=f"{what} per day by model", since=since, until=until,
-                   series=[ChartSeries(name, points) for name, points in sorted(money.items())] or empty),
-    )
+    unit = currencies[0].upper() if len(currencies) == 1 else ""
+    return {
+        "calls_chart": line_chart(title="Calls per day by model", since=since, until=until, whole=True,
+                                  series=[ChartSeries(n, p) for n, p in sorted(calls.items())] or empty),
+        "money_chart": line_chart(title=f"{what} per day by model", since=since, until=until, unit=unit,
+                                  series=[ChartSeries(n, p) for n, p in sorted(money.items())] or empty),
+        "range_calls": sum(row["calls"] for row in rows),
+        "range_amounts": [exact_money(spent_minor[c], c) for c in currencies],
+    }
 
 
 def _gauge(used: float, limit: float | None) -> dict:
@@ -81,11 +106,12 @@ class SpendCapForm(forms.Form):
 @org_required
 def usage(request: HttpRequest) -> HttpResponse:
     organization = request.tenant.organization
-    now = timezone.now()
+    now, span = timezone.now(), _span(request)
     until = timezone.localdate()
-    since = until - timedelta(days=DAYS - 1)
-    rows = usage_by_day(organization=organization, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
-    calls_chart, cost_chart = _charts(rows, since=since, until=until, what="Cost")
+    since = until - timedelta(days=span - 1)
+    rows = _within(usage_by_day(organization=organization, since=now - timedelta(days=span),
+                                until=now + timedelta(days=1)), since, until)
+    charts = _charts(rows, since=since, until=until, what="Cost")
     month = _month_start(now)
     limits = limits_for(organization=organization, api_key=None)
     org_limit = limits.org
@@ -110,12 +136,12 @@ def usage(request: HttpRequest) -> HttpResponse:
         total["input_tokens"] += row["input_tokens"] or 0
         total["output_tokens"] += row["output_tokens"] or 0
     return render(request, "console/usage.html", {
-        "section": "usage", "calls_chart": calls_chart, "cost_chart": cost_chart, "form": form,
+        "section": "usage", **charts, "form": form, "days": span, "ranges": RANGES,
         "spend": {**_gauge(float(spent), float(cap) if cap is not None else None),
                   "used_text": _money(spent, org_limit.currency if org_limit else "usd"),
                   "limit_text": _money(cap, org_limit.currency) if cap is not None else "no cap"},
         "calls_gauge": {**_gauge(month_calls, org_limit.monthly_calls if org_limit else None)},
-        "quotas": quotas, "month": month, "days": DAYS,
+        "quotas": quotas, "month": month,
         "totals": [{"model": m, "currency": c, "calls": t["calls"], "amount": _money(t["amount_minor"], c),
                     "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"]}
                    for (m, c), t in sorted(totals.items())],
@@ -181,11 +207,12 @@ def earnings(request: HttpRequest) -> HttpResponse:
             account = vendor_account_refresh(stripe_account_id=account.stripe_id) or account
         except ApplicationError as error:
             flash_error(request, error)
-    now = timezone.now()
+    now, span = timezone.now(), _span(request)
     until = timezone.localdate()
-    since = until - timedelta(days=DAYS - 1)
-    rows = vendor_usage_by_day(vendor=vendor, since=now - timedelta(days=DAYS), until=now + timedelta(days=1))
-    calls_chart, revenue_chart = _charts(rows, since=since, until=until, what="Revenue billed")
+    since = until - timedelta(days=span - 1)
+    rows = _within(vendor_usage_by_day(vendor=vendor, since=now - timedelta(days=span), until=now + timedelta(days=1)),
+                   since, until)
+    charts = _charts(rows, since=since, until=until, what="Revenue billed")
     earned = list(earnings_for(vendor=vendor).order_by("-created_at")[:50])
     for row in earned:
         row.gross_text, row.fee_text, row.net_text = (_money(row.gross_minor, row.currency),
@@ -194,9 +221,9 @@ def earnings(request: HttpRequest) -> HttpResponse:
     totals = [{"currency": t["currency"], "gross": _money(t["gross_minor"], t["currency"]),
                "net": _money(t["net_minor"], t["currency"])} for t in earnings_totals(vendor=vendor)]
     return render(request, "vendor/earnings.html", {
-        "section": "earnings", "calls_chart": calls_chart, "revenue_chart": revenue_chart, "earnings": earned,
+        "section": "earnings", **charts, "earnings": earned,
         "totals": totals, "account": account, "stripe_enabled": stripe_enabled(),
-        "days": DAYS,
+        "days": span, "ranges": RANGES,
     })
 
 

@@ -15,7 +15,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from dashboard import charts, selectors
+from core import charts
+from dashboard import selectors
 from dashboard.registry import PLANNED_KPIS, PLANNED_SECTIONS, KpiCard, registry
 
 logger = logging.getLogger(__name__)

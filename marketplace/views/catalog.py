@@ -13,7 +13,13 @@ from marketplace.models import License, ModelVersion, Plan
 from marketplace.selectors import catalog
 from marketplace.selectors.entitlements import entitlement_for
 from marketplace.snippets import key_placeholder, tensor_snippets
-from marketplace.views.common import bar_figure, license_terms, money, plan_summary, render_markdown
+from marketplace.views.common import (
+    benchmark_card,
+    license_terms,
+    money,
+    plan_summary,
+    render_markdown,
+)
 from marketplace.views.vendor import STATUS_TONE
 
 
@@ -21,8 +27,9 @@ class CatalogFilters(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search",
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "name or description"}))
     task = forms.ChoiceField(required=False, label="Task", choices=[("", "Any task"), *TASKS])
-    license_kind = forms.ChoiceField(required=False, label="License",
-                                     choices=[("", "Any license"), *License.Kind.choices])
+    # Words a buyer knows, not the model's choice labels ("Spdx", "Custom").
+    license_kind = forms.ChoiceField(required=False, label="License", choices=[
+        ("", "Any license"), (License.Kind.SPDX, "Open license (SPDX)"), (License.Kind.CUSTOM, "Vendor's own license")])
     commercial = forms.ChoiceField(required=False, label="Commercial use",
                                    choices=[("", "Either"), ("true", "Allowed"), ("false", "Not allowed")])
     price_max = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Max price (USD)",
@@ -49,7 +56,10 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         model.latency = catalog.version_latency_ms(version)
         model.license = catalog.catalog_license(model=model)
         model.price_text = _price_text(model)
-    return render(request, "catalog/list.html", {"form": form, "models": models})
+    # How many filters narrow the list: the phone layout keeps the filter panel folded unless some do.
+    active = sum(1 for name, value in data.items() if name != "ordering" and value not in (None, ""))
+    return render(request, "catalog/list.html", {"form": form, "models": models,
+                                                 "active_filters": active})
 
 
 def _price_text(model) -> str:
@@ -71,9 +81,6 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
         plan.summary = plan_summary(plan)
     versions = list(catalog.catalog_versions(model=model))
     latest = versions[0] if versions else None
-    batches = ((latest.benchmark if latest else None) or {}).get("batches") or {}
-    bars = [(f"batch {b} {p[:3]}", float(f[p])) for b, f in sorted(batches.items(), key=lambda i: int(i[0]))
-            for p in ("p50_ms", "p95_ms") if (f or {}).get(p) is not None]
     tenant = current_tenant(request)
     entitlement = entitlement_for(organization=tenant.organization, model=model) if tenant else None
     key_prefix = api_key_prefix_for_snippets(organization=tenant.organization, user=request.user) if tenant else None
@@ -85,7 +92,7 @@ def catalog_detail(request: HttpRequest, vendor: str, slug: str) -> HttpResponse
     return render(request, "catalog/detail.html", {
         "model": model, "license": license, "terms": license_terms(license), "plans": plans,
         "versions": versions, "latest": latest, "description_html": render_markdown(model.description),
-        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
+        "bench": benchmark_card(latest),
         "entitlement": entitlement, "own_model": tenant is not None and tenant.organization.pk == model.organization_id,
         "status_tone": STATUS_TONE,
         # Snippets name the host the buyer reached us on, as the invitation link shown on a page does.

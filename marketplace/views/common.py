@@ -1,13 +1,14 @@
-"""Small helpers shared by the page views: safe Markdown, money and SVG bar figures."""
+"""Small helpers shared by the page views: safe Markdown, money, plan and license summaries and
+the benchmark card."""
 
 from decimal import Decimal
 
 import markdown
 import nh3
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from marketplace.models import License, Plan
+from core.charts import BarSeries, bar_chart
+from marketplace.models import License, ModelVersion, Plan
 
 _TAGS = {"p", "a", "em", "strong", "code", "pre", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "br", "hr",
          "table", "thead", "tbody", "tr", "th", "td"}
@@ -89,21 +90,26 @@ def license_terms(license: License | None) -> list[tuple[str, str]]:
     return rows
 
 
-def bar_figure(*, title: str, bars: list[tuple[str, float]], unit: str = "ms") -> SafeString:
-    """A horizontal bar chart as inline SVG, with the numbers written next to the bars."""
-    if not bars:
-        return mark_safe("")
-    top = max(v for _, v in bars) or 1.0
-    row, left, width = 34, 150, 640
-    height = row * len(bars) + 10
-    parts = [f'<svg class="chart bars" viewBox="0 0 {left + width + 90} {height}" role="img">'
-             f"<title>{escape(title)}</title>"]
-    colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7"]
-    for i, (label, value) in enumerate(bars):
-        y = 6 + i * row
-        w = max(width * value / top, 2)
-        parts.append(f'<text class="tick" x="{left - 8}" y="{y + 17}" text-anchor="end">{escape(label)}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="24" fill="{colours[i % 4]}"/>')
-        parts.append(f'<text class="tick" x="{left + w + 6:.1f}" y="{y + 17}">{value:,.3f} {escape(unit)}</text>')
-    parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - labels escaped, numbers formatted here
+def benchmark_card(version: ModelVersion | None) -> dict:
+    """What a tensor version's benchmark card shows: latency by batch size as bars (p50 and p95,
+    one colour each) and a heading naming the batch sizes that were measured. A fixed-shape model
+    runs only at the batch its inputs declare, so its card says that instead of "1 and 8"."""
+    batches = ((version.benchmark if version else None) or {}).get("batches") or {}
+    ordered = sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0)
+    sizes = [str(batch) for batch, _ in ordered]
+    fixed = bool(version and (version.signature or {}).get("batched") is False)
+    if not sizes:
+        title = "Benchmark"
+    elif fixed:
+        title = f"Benchmark: latency at its fixed batch of {sizes[0]}"
+    else:
+        title = "Benchmark: latency at batch " + (" and ".join([", ".join(sizes[:-1]), sizes[-1]]) if len(sizes) > 1 else sizes[0])
+
+    def figure(figures: dict | None, key: str) -> float | None:
+        value = (figures or {}).get(key)
+        return None if value is None else float(value)
+
+    chart = bar_chart(title="Latency by batch size (milliseconds)", categories=[f"batch {b}" for b in sizes], series=[
+        BarSeries(label, [figure(figures, key) for _, figures in ordered])
+        for key, label in (("p50_ms", "p50 (median)"), ("p95_ms", "p95"))])
+    return {"title": title, "fixed_shape": fixed, "batches": ordered, "chart": chart}

@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.pages import add_error, org_required
+from core.charts import BarSeries, bar_chart
 from core.errors import ApplicationError, NotFound
 from inference.runtime.llm_detect import SUPPORTED
 from marketplace.models import Model, ModelVersion, Plan
@@ -21,7 +22,7 @@ from marketplace.selectors.listings import (
 from marketplace.selectors.publishing import publish_checklist
 from marketplace.services.listings import model_create, model_update
 from marketplace.services.versions import STAGES
-from marketplace.views.common import bar_figure, license_terms, plan_summary, render_markdown
+from marketplace.views.common import benchmark_card, license_terms, plan_summary, render_markdown
 from marketplace.views.forms import UploadForm
 from marketplace.views.vendor_forms import ModelForm
 
@@ -147,14 +148,9 @@ def _results_context(found: ModelVersion) -> dict:
     """What `_results.html` shows of a ready version: signature, sizes, parity, benchmark."""
     if found.kind == ModelVersion.Kind.LLM:
         return {"llm": _llm_card(found)}
-    batches = (found.benchmark or {}).get("batches") or {}
-    ordered = sorted(batches.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0)
-    bars = [(f"batch {batch} {pct[:3]}", float(figures[pct]))
-            for batch, figures in ordered for pct in ("p50_ms", "p95_ms")
-            if (figures or {}).get(pct) is not None]
+    bench = benchmark_card(found)
     return {
-        "latency_chart": bar_figure(title="Latency by batch size (milliseconds)", bars=bars),
-        "batches": ordered, "int8": (found.optimization or {}).get("int8"), "parity": found.parity or {},
+        "bench": bench, "batches": bench["batches"], "int8": (found.optimization or {}).get("int8"), "parity": found.parity or {},
         "parity_outputs": sorted(((found.parity or {}).get("outputs") or {}).items()),
     }
 
@@ -166,7 +162,10 @@ def _llm_card(found: ModelVersion) -> dict:
     variants = [{"precision": precision, "served": precision == "fp32", **(optimization.get(precision) or {}),
                  **(figures.get(precision) or {})} for precision in ("fp32", "int4")
                 if optimization.get(precision) or figures.get(precision)]  # fmt: skip
-    ttft = [(f"{v['precision']} first token", float(v["ttft_ms"])) for v in variants if v.get("ttft_ms") is not None]
+    timed = [v for v in variants if v.get("ttft_ms") is not None]
+    ttft_chart = bar_chart(title="Time to first token at one stream (milliseconds)",
+                           categories=[v["precision"] for v in timed],
+                           series=[BarSeries("time to first token", [float(v["ttft_ms"]) for v in timed])])
     count = (found.signature or {}).get("parameters")
     parameters = f"{count:,}" + (f" ({count / 1e6:.1f} M)" if count >= 10**6 else "") if isinstance(count, int) else "?"
     family = (found.signature or {}).get("family")
@@ -174,7 +173,7 @@ def _llm_card(found: ModelVersion) -> dict:
     return {"signature": found.signature or {}, "family": family_name, "parameters": parameters,
             "parity": parity, "fp32": parity.get("fp32") or {},
             "int4": parity.get("int4"), "variants": variants, "prompt_tokens": benchmark.get("prompt_tokens"),
-            "ttft_chart": bar_figure(title="Time to first token at one stream (milliseconds)", bars=ttft)}  # fmt: skip
+            "ttft_chart": ttft_chart}  # fmt: skip
 
 
 @org_required

@@ -26,6 +26,12 @@
     if (select && select.form) select.form.requestSubmit();
   });
 
+  // <details open data-fold-narrow> folds on a phone-sized screen (the catalog's filters), so the
+  // first screen shows content; its summary unfolds it.
+  if (window.matchMedia("(max-width: 640px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow]").forEach(function (details) { details.open = false; });
+  }
+
   // <button data-copy="#element-id">Copy</button> copies that element's text.
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-copy]");

@@ -91,7 +91,7 @@ def test_vendor_signs_up_uploads_a_model_and_publishes_it(page, celery_worker, t
     expect(page.get_by_role("heading", name="Signature")).to_be_visible()
     expect(page.locator("[data-stage=benchmarking] .stage-time")).to_contain_text(" s")
     expect(page.get_by_role("heading", name="Benchmark: latency at batch 1 and 8")).to_be_visible()
-    expect(page.locator("svg.bars")).to_contain_text("batch 8")
+    expect(page.locator("svg.bars.wide")).to_contain_text("batch 8")
     assert page.evaluate("window.__sameDocument === true"), "the figures came with a reload, not in place"
     screenshot(page, "33-vendor-version-ready")
 

@@ -40,7 +40,7 @@ def test_model_page_shows_license_text_plans_and_benchmark(client, listings):
     assert "Commercial use" in html and "Allowed" in html
     assert "Pay as you go: 0.02 USD per call" in html
     assert "Log in to subscribe" in html
-    assert "<svg" in html and "batch 1 p50" in html
+    assert "<svg" in html and ">batch 1</text>" in html and "p50 (median)</li>" in html
 
 
 def test_suspended_model_leaves_the_catalog(client, listings, staff):

@@ -76,7 +76,7 @@ def test_version_page_shows_signature_figures_and_a_finished_timeline(client, ve
     html = client.get("/vendor/models/tiny/versions/1.0.0/").content.decode()
     assert 'data-testid="version-status">ready' in html
     assert "<code>x</code>" in html and "FP32" in html
-    assert "batch 8 p95" in html and "0.310" in html
+    assert "Benchmark: latency at batch 1 and 8</h2>" in html and ">batch 8</text>" in html and "0.310" in html
     assert "hx-trigger" not in html  # finished: the timeline no longer polls
     assert "The figures of a ready version" not in html  # the template's own note stays out of the page
 
@@ -91,7 +91,7 @@ def test_the_poll_that_sees_the_pipeline_end_brings_the_figures_without_a_reload
     assert 'data-testid="version-status">ready' in html and "hx-trigger" not in html
     assert '<div id="version-results" hx-swap-oob="true">' in html
     assert "The figures of a ready version" not in html  # the template's own note stays out of the page
-    assert "<code>x</code>" in html and "batch 1 p95" in html
+    assert "<code>x</code>" in html and "Benchmark: latency at batch 1</h2>" in html and ">p95</li>" in html
     # A poll of a page that was not watching the pipeline (no live=1) gets the timeline alone.
     assert "version-results" not in client.get("/vendor/models/tiny/versions/1.0.0/timeline/").content.decode()
 
@@ -178,7 +178,7 @@ def test_language_model_version_page_shows_parity_parameters_context_and_both_va
     assert '<tr data-precision="fp32"><td>served</td><td>fp32</td><td class="num">474.0\xa0MB</td>' in rows
     assert '<tr data-precision="int4"><td>offered option</td><td>int4</td>' in rows
     assert "29.50" in rows and "118.2" in rows and "41.25" in rows and "63.4" in rows
-    assert "int4 first token" in html  # the time-to-first-token chart
+    assert ">int4</text>" in html and "time to first token</li>" in html  # the time-to-first-token chart
 
 
 def test_language_model_card_arrives_with_the_poll_that_sees_the_pipeline_end(client, vendor):
