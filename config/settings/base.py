@@ -252,7 +252,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ApiKeyModeEnum": "accounts.models.ApiKey.Mode"},
+    # A license's kind and territory mode appear in several components (LicenseOut, LicenseSavedOut):
+    # one named enum each instead of a generated collision name.
+    "ENUM_NAME_OVERRIDES": {"ApiKeyModeEnum": "accounts.models.ApiKey.Mode",
+                            "LicenseKindEnum": "marketplace.models.License.Kind",
+                            "LicenseTerritoryModeEnum": "marketplace.models.License.TerritoryMode"},
     # The /v2 and /v1 inference routes are plain Django views; their path items are hand-written.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
