@@ -267,6 +267,10 @@
     }
 
     function fail(err) {
+      if (upload) {  // stop the other lanes; the session stays open, so choosing the file again resumes it
+        upload.cancelled = true;
+        wake(upload);
+      }
       showProblem(err.message === "network" ? "The connection broke. Choose the file again to resume." : err.message);
       finish("");
     }
