@@ -9,10 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.test import RequestFactory
 from playwright.sync_api import expect
 
 from accounts.services import audit_record
 from billing.models import UsageEvent
+from core.views import server_error
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD, MembershipFactory, UserFactory, published_model
 from tests.inference.serving import subscribe
@@ -188,7 +190,7 @@ def test_staff_header_stays_on_one_line_and_the_audit_log_fits_at_1366(page, sta
     save_screen(page, "audit-log-1366")
 
 
-def test_unknown_page_is_a_styled_404(page):
+def test_error_pages_are_styled_like_the_site(page):
     response = page.goto("/no/such/page/")
     assert response.status == 404
     expect(page.locator(".site-header")).to_be_visible()
@@ -197,3 +199,9 @@ def test_unknown_page_is_a_styled_404(page):
     assert card.evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(255, 255, 255)"  # the stylesheet applied
     expect(page.get_by_role("link", name="Browse the catalog")).to_be_visible()
     save_screen(page, "not-found")
+    # The 500 page renders without a request context; opened on the site, its stylesheet applies.
+    page.set_content(server_error(RequestFactory().get("/vendor/")).content.decode())
+    expect(page.get_by_role("heading", level=1)).to_have_text("Something went wrong on our side")
+    expect(page.locator(".site-header")).to_be_visible()
+    assert page.locator(".card").evaluate("c => getComputedStyle(c).backgroundColor") == "rgb(255, 255, 255)"
+    save_screen(page, "server-error")
