@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from inference.runtime.tensor_binary import (
     binary_array,
@@ -28,6 +29,7 @@ from inference.runtime.tensor_json import (
     as_text,
     input_header,
     json_array,
+    json_data,
     loads_header,
     requested_outputs,
 )
@@ -149,6 +151,7 @@ def encode_response(
         doc["id"] = request_id
     blobs: list[bytes] = []
     out_docs = []
+    fast = True
     for name, array in outputs.items():
         array = np.asarray(array)
         datatype = datatype_of(array)
@@ -160,14 +163,18 @@ def encode_response(
             except UnicodeDecodeError:
                 binary = True  # JSON cannot carry non-UTF-8 bytes; the binary form can
         elif not binary:
-            entry["data"] = array.ravel().tolist()
+            data = json_data(array)
+            fast = fast and data is not None
+            entry["data"] = array.ravel().tolist() if data is None else data
         if binary:
             blob = serialize_bytes(array) if datatype == "BYTES" else le_bytes(array)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         out_docs.append(entry)
     doc["outputs"] = out_docs
-    header = json.dumps(doc, separators=(",", ":")).encode()
+    # orjson for the common case; Python's json where a tensor holds NaN or infinities.
+    header = (orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY) if fast
+              else json.dumps(doc, separators=(",", ":"), default=np.ndarray.tolist).encode())
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
