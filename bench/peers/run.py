@@ -16,7 +16,8 @@ server, in an order rotated each round; a closed loop of C callers runs `--secon
 Tables show medians over rounds and ratios taken within each round (the machine is shared and
 noisy: only same-round ratios mean much). The load generator is this process, unpinned, on the
 same cores. --gpu: the version on the `infer.gpu` lane, a worker consuming `infer.gpu`, and the
-CUDA execution provider for everyone when onnxruntime has it (else it says so and runs on CPU).
+CUDA execution provider for everyone when onnxruntime has it (else it says so and runs on CPU);
+on a GPU host, install onnxruntime-gpu into .venv and each bench/.venvs/<peer> first.
 Results: bench/results/peers.json (peers-gpu.json) and peers.png.
 """
 
