@@ -78,6 +78,8 @@ def line_chart(*, title: str, series: list[ChartSeries], since: date, until: dat
     """`unit` labels the y-axis and the totals ("USD"); `whole`: the values are counts, so no
     tick falls between two whole numbers (by default: when every value is whole)."""
     axis_days = days(since, until)
+    # Sums from the database may be Decimals; the geometry is float arithmetic.
+    series = [ChartSeries(one.label, {day: float(v) for day, v in one.points.items()}) for one in series]
     values = [one.points.get(day, 0.0) for one in series for day in axis_days]
     if whole is None:
         whole = all(float(value).is_integer() for value in values)

@@ -83,6 +83,16 @@ def test_line_chart_draws_a_cent_up_to_its_top_tick():
     assert re.search(r'<svg class="chart line narrow"', html)  # the phone drawing
 
 
+def test_line_chart_takes_decimal_sums_and_counts_get_whole_ticks():
+    today = date(2026, 12, 5)
+    html = str(line_chart(title="Revenue", since=today - timedelta(days=6), until=today,
+                          series=[ChartSeries("EUR", {today: Decimal("0.0150")})]))
+    assert 'data-top-tick="0.016"' in html and "EUR: 0.015 in 7 days" in html
+    counts = str(line_chart(title="Sign-ups", since=today - timedelta(days=6), until=today,
+                            series=[ChartSeries("Sign-ups", {today: 2})]))
+    assert re.findall(r'class="tick y"[^>]*>([^<]+)<', counts)[:3] == ["0", "1", "2"]
+
+
 def test_line_chart_escapes_series_labels():
     today = date(2026, 12, 5)
     html = str(line_chart(title="<b>", since=today, until=today, series=[ChartSeries("<script>", {today: 1})]))
