@@ -135,6 +135,7 @@ def test_templates_have_no_inline_script_handler_or_style():
         text = template.read_text()
         for pattern in (INLINE_SCRIPT, EVENT_HANDLER, STYLE):
             problems += [f"{template.relative_to(TEMPLATES)}: {m.group(0).strip()}" for m in pattern.finditer(text)]
-    # The policy refuses inline scripts, handlers and <style>; style attributes it allows only for
-    # the charts' legend swatches (dashboard/charts.py), so templates keep theirs in static/ too.
+    # The policy refuses inline scripts, handlers and <style>; it still allows style attributes
+    # (style-src-attr), but nothing server-rendered uses one (core/charts draws its swatches as SVG),
+    # so templates keep theirs in static/ too.
     assert problems == [], "move these to static/"
