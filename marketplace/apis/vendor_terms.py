@@ -14,6 +14,7 @@ from marketplace.license_presets import PRESETS
 from marketplace.models import License, Model, Plan
 from marketplace.selectors.entitlements import acceptances_received
 from marketplace.selectors.listings import vendor_model_get
+from marketplace.selectors.publishing import publish_checklist
 from marketplace.serializers.catalog import (
     AcceptanceOut,
     LicenseIn,
@@ -23,6 +24,7 @@ from marketplace.serializers.catalog import (
     PlanIn,
     PlanOut,
     PlanPatchIn,
+    PublishChecklistOut,
 )
 from marketplace.services import licensing, plans
 
@@ -88,6 +90,13 @@ class PlanDetailApi(APIView):
 
 
 class PublishApi(APIView):
+    @extend_schema(responses={200: PublishChecklistOut})
+    def get(self, request: Request, slug: str) -> Response:
+        """What publishing still needs: a ready version, a license, an active plan."""
+        checklist = publish_checklist(model=_own_model(request, slug))
+        return Response(PublishChecklistOut({"ready": all(item.done for item in checklist),
+                                             "checklist": checklist}).data)
+
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, slug: str) -> Response:
         model = plans.model_publish(model=_own_model(request, slug), actor=request.user,

@@ -60,6 +60,18 @@ class LicensePresetOut(serializers.Serializer):
     conditions = serializers.CharField()
 
 
+class ChecklistItemOut(serializers.Serializer):
+    key = serializers.CharField(help_text="version, license or plan")
+    label = serializers.CharField()
+    done = serializers.BooleanField()
+    missing = serializers.CharField(help_text="what to do while it is not done")
+
+
+class PublishChecklistOut(serializers.Serializer):
+    ready = serializers.BooleanField(help_text="every item is done: POST .../publish will list the model")
+    checklist = ChecklistItemOut(many=True)
+
+
 class PlanOut(serializers.ModelSerializer):
     class Meta:
         model = Plan

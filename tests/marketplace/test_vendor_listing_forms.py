@@ -130,3 +130,14 @@ def test_the_checklist_stands_before_publish_until_everything_is_in_place(client
     model.refresh_from_db()
     assert model.status == "published"
     assert 'data-testid="publish-checklist"' not in client.get("/vendor/models/fresh/").content.decode()
+
+
+def test_the_api_tells_what_publishing_still_needs(vendor, outsider):
+    model = Model.objects.create(organization=vendor.organization, slug="fresh", name="Fresh")
+    ready_version(model)
+    body = vendor.client.get("/api/v1/vendor/models/fresh/publish").json()
+    assert body["ready"] is False
+    assert [(item["key"], item["done"]) for item in body["checklist"]] == [
+        ("version", True), ("license", False), ("plan", False)]
+    assert body["checklist"][1]["missing"] == "a license (POST .../license)"
+    assert outsider.client.get("/api/v1/vendor/models/fresh/publish").status_code == 404
