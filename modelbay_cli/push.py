@@ -63,7 +63,7 @@ def _ensure_model(api: Api, slug: str, vendor: str, *, create: bool, out: Consol
 def _hash_all(found: list[local_files.LocalFile], err: Console) -> list[dict]:
     total = sum(f.size for f in found)
     with Progress(TextColumn("hashing"), BarColumn(), DownloadColumn(binary_units=True), TransferSpeedColumn(),
-                  console=err, transient=True) as progress:
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("hashing", total=total)
         return [{"path": f.path, "size": f.size,
                  "sha256": local_files.sha256_of(f.local, lambda n: progress.advance(task, n))} for f in found]
