@@ -134,7 +134,7 @@ def test_whole_terms_flow_through_the_api(vendor, buyer, tmp_path):
 
     copy = buyer.client.get("/api/v1/catalog/models/vendor-co/flow/download")
     assert copy.status_code == 200
-    (tmp_path / "copy.onnx").write_bytes(copy.content)
+    (tmp_path / "copy.onnx").write_bytes(b"".join(copy.streaming_content))
     out = io.StringIO()
     call_command("verify_fingerprint", str(tmp_path / "copy.onnx"), stdout=out)
     assert "buyer organization: buyer-co" in out.getvalue()
