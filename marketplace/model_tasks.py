@@ -32,7 +32,9 @@ TASKS: tuple[tuple[str, str], ...] = (
     ("other", "Other"),
 )
 TASK_IDS = frozenset(task for task, _ in TASKS)
+_LABELS = dict(TASKS)
 
 
 def task_label(task: str) -> str:
-    return dict(TASKS).get(task, task)
+    """What pages show for a task id; a task saved before the list existed shows as it was typed."""
+    return _LABELS.get(task, task)

@@ -3,6 +3,7 @@
 from django.db import models
 
 from accounts.models import Organization
+from marketplace.model_tasks import task_label
 
 
 class Model(models.Model):
@@ -38,6 +39,11 @@ class Model(models.Model):
     def full_name(self) -> str:
         """The public name in the inference API: `{vendor-slug}.{model-slug}`."""
         return f"{self.organization.slug}.{self.slug}"
+
+    @property
+    def task_label(self) -> str:
+        """The task as people read it ("Text classification"); `task` stays the id in URLs and the API."""
+        return task_label(self.task)
 
 
 class ModelVersion(models.Model):
