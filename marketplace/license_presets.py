@@ -3,16 +3,23 @@ warnings when a vendor's settings say something else (issue #16 item 4).
 
 One table for the portal form, the vendor API (LicenseApi) and the license service, so a vendor who
 saves "MIT" through any of them gets MIT's permissions unless they set others, and is told when
-they do. `commercial_use`, `weight_download` and `attribution_required` are stored on the license
-revision (the platform enforces the first two); `derivatives` is what the license text itself says
-about modified versions, shown to vendors and buyers but not a setting.
+they do. `commercial_use`, `weight_download`, `attribution_required` and `derivatives_allowed` are
+stored on the license revision (the platform enforces the first two; the other two are what buyers
+are told). A preset's `derivatives` is what the license text says about modified versions and the
+default of `derivatives_allowed`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-PERMISSION_FIELDS = ("commercial_use", "weight_download", "attribution_required")
+PERMISSION_FIELDS = ("commercial_use", "weight_download", "attribution_required", "derivatives_allowed")
+# The preset attribute each stored permission defaults to (the presets API names it `derivatives`).
+_PRESET_ATTR = {field: field for field in PERMISSION_FIELDS} | {"derivatives_allowed": "derivatives"}
+# Left out on a custom EULA or an unlisted id: the platform refuses what it was not told it may do,
+# but whether modified versions are allowed is up to a text we cannot read, so that stays unstated.
+_UNSTATED: dict[str, bool | None] = {"commercial_use": False, "weight_download": False,
+                                     "attribution_required": False, "derivatives_allowed": None}
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ PRESETS: tuple[LicensePreset, ...] = (
 _BY_ID = {preset.spdx_id.lower(): preset for preset in PRESETS}
 
 _LABELS = {"commercial_use": "commercial use", "weight_download": "downloading the weights",
-           "attribution_required": "attribution"}
+           "attribution_required": "attribution", "derivatives_allowed": "modified versions"}
 
 
 def preset_for(identifier: str | None) -> LicensePreset | None:
@@ -70,12 +77,18 @@ def preset_for(identifier: str | None) -> LicensePreset | None:
     return _BY_ID.get((identifier or "").strip().lower())
 
 
-def license_defaults(*, kind: str, identifier: str, **given: bool | None) -> dict[str, bool]:
-    """The three stored permissions: each one given (True/False) is kept, each one left out (None)
-    comes from the SPDX id's preset, or is False for a custom EULA or an id not in the table."""
+def license_says(preset: LicensePreset, field: str) -> bool:
+    """What the license itself grants for a stored permission field."""
+    return getattr(preset, _PRESET_ATTR[field])
+
+
+def license_defaults(*, kind: str, identifier: str, **given: bool | None) -> dict[str, bool | None]:
+    """The four stored permissions: each one given (True/False) is kept, each one left out (None)
+    comes from the SPDX id's preset; for a custom EULA or an id not in the table it is False, except
+    `derivatives_allowed`, which stays None (not stated: the license text decides)."""
     preset = preset_for(identifier) if kind == "spdx" else None
     return {field: bool(given[field]) if given.get(field) is not None
-            else bool(preset and getattr(preset, field)) for field in PERMISSION_FIELDS}
+            else license_says(preset, field) if preset else _UNSTATED[field] for field in PERMISSION_FIELDS}
 
 
 def _message(preset: LicensePreset, field: str, set_to: bool) -> str:
@@ -89,6 +102,12 @@ def _message(preset: LicensePreset, field: str, set_to: bool) -> str:
     if field == "weight_download" and not set_to:
         return (f"{preset.spdx_id} lets anyone who has the weights share them, yet you offer no download: "
                 "buyers can only call the API. Tick 'Buyers may download the weights' to match the license.")
+    if field == "derivatives_allowed" and set_to:
+        return (f"{preset.spdx_id} does not allow sharing modified versions, yet buyers would be told they may. "
+                "Untick 'Modified versions allowed' or choose a license that allows them.")
+    if field == "derivatives_allowed":
+        return (f"{preset.spdx_id} allows modified versions, yet buyers would be told they are not allowed. "
+                "Tick 'Modified versions allowed', or use your own EULA if you mean to forbid them.")
     if field == "attribution_required" and not set_to:
         return (f"{preset.spdx_id} requires attribution ({preset.conditions or 'keep the notice'}), yet buyers "
                 "would be told none is needed. Tick 'Attribution required'.")
@@ -96,14 +115,15 @@ def _message(preset: LicensePreset, field: str, set_to: bool) -> str:
 
 
 def license_warnings(*, kind: str, identifier: str, commercial_use: bool, weight_download: bool,
-                     attribution_required: bool) -> list[dict]:
+                     attribution_required: bool, derivatives_allowed: bool | None = None) -> list[dict]:
     """Where the settings say something else than the SPDX license does: one warning per setting,
-    as {"code", "field", "license_says", "message"}. A custom EULA or an unknown id has none."""
+    as {"code", "field", "license_says", "message"}. A custom EULA or an unknown id has none, and
+    neither has `derivatives_allowed` left unstated (None)."""
     preset = preset_for(identifier) if kind == "spdx" else None
     if preset is None:
         return []
     given = {"commercial_use": commercial_use, "weight_download": weight_download,
-             "attribution_required": attribution_required}
-    return [{"code": "contradicts_license", "field": field, "license_says": getattr(preset, field),
+             "attribution_required": attribution_required, "derivatives_allowed": derivatives_allowed}
+    return [{"code": "contradicts_license", "field": field, "license_says": license_says(preset, field),
              "message": _message(preset, field, value)}
-            for field, value in given.items() if bool(value) != getattr(preset, field)]
+            for field, value in given.items() if value is not None and bool(value) != license_says(preset, field)]

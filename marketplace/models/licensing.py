@@ -34,6 +34,9 @@ class License(models.Model):
     commercial_use = models.BooleanField(default=False)
     weight_download = models.BooleanField(default=False)
     attribution_required = models.BooleanField(default=False)
+    # What buyers are told about sharing modified versions; the platform cannot enforce it.
+    derivatives_allowed = models.BooleanField(
+        null=True, blank=True, help_text="modified versions may be shared; empty = not stated, the license text decides")
     territory_mode = models.CharField(max_length=10, choices=TerritoryMode.choices, default=TerritoryMode.ANYWHERE)
     territories = models.JSONField(default=list, blank=True, help_text="ISO 3166-1 alpha-2 codes")
     max_monthly_calls = models.PositiveIntegerField(null=True, blank=True)

@@ -11,7 +11,7 @@ class LicenseOut(serializers.ModelSerializer):
     class Meta:
         model = License
         fields = ["id", "revision", "kind", "identifier", "text", "text_sha256", "commercial_use",
-                  "weight_download", "attribution_required", "territory_mode", "territories",
+                  "weight_download", "attribution_required", "derivatives_allowed", "territory_mode", "territories",
                   "max_monthly_calls", "expires_at", "created_at"]
 
 
@@ -29,6 +29,9 @@ class LicenseIn(serializers.Serializer):
     commercial_use = serializers.BooleanField(required=False, allow_null=True, default=None)
     weight_download = serializers.BooleanField(required=False, allow_null=True, default=None)
     attribution_required = serializers.BooleanField(required=False, allow_null=True, default=None)
+    # Left out on a custom EULA or an unlisted id: null, "not stated" (the license text decides).
+    derivatives_allowed = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                                   help_text="buyers may share modified versions")
     territory_mode = serializers.ChoiceField(choices=License.TerritoryMode.values, default="anywhere")
     territories = serializers.ListField(child=serializers.CharField(max_length=2), default=list, max_length=300)
     max_monthly_calls = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
@@ -37,7 +40,7 @@ class LicenseIn(serializers.Serializer):
 
 class LicenseWarningOut(serializers.Serializer):
     code = serializers.CharField(help_text="contradicts_license")
-    field = serializers.CharField(help_text="commercial_use, weight_download or attribution_required")
+    field = serializers.CharField(help_text="commercial_use, weight_download, attribution_required or derivatives_allowed")
     license_says = serializers.BooleanField(help_text="what the SPDX license itself grants")
     message = serializers.CharField()
 
@@ -55,7 +58,7 @@ class LicensePresetOut(serializers.Serializer):
     name = serializers.CharField()
     commercial_use = serializers.BooleanField()
     weight_download = serializers.BooleanField()
-    derivatives = serializers.BooleanField(help_text="the license allows modified versions (not a setting)")
+    derivatives = serializers.BooleanField(help_text="the license allows modified versions: the default of a revision's derivatives_allowed")
     attribution_required = serializers.BooleanField()
     conditions = serializers.CharField()
 

@@ -13,7 +13,7 @@ from marketplace.license_presets import license_defaults, license_warnings, pres
 from marketplace.models import License, LicenseAcceptance, Model, ModelVersion, VersionLicense
 
 LICENSE_TERM_FIELDS = [
-    "kind", "identifier", "text", "commercial_use", "weight_download", "attribution_required",
+    "kind", "identifier", "text", "commercial_use", "weight_download", "attribution_required", "derivatives_allowed",
     "territory_mode", "territories", "max_monthly_calls", "expires_at",
 ]
 
@@ -31,7 +31,7 @@ def _clean_territories(territories: list[str]) -> list[str]:
 def license_set(
     *, model: Model, actor: User | None, kind: str, identifier: str, text: str = "",
     commercial_use: bool | None = None, weight_download: bool | None = None,
-    attribution_required: bool | None = None,
+    attribution_required: bool | None = None, derivatives_allowed: bool | None = None,
     territory_mode: str = License.TerritoryMode.ANYWHERE, territories: list[str] | None = None,
     max_monthly_calls: int | None = None, expires_at: datetime | None = None, ip_address: str | None = None,
 ) -> License:
@@ -40,14 +40,16 @@ def license_set(
 
     A permission left as None takes what the SPDX license grants (marketplace.license_presets), so
     "MIT" alone is published as MIT's terms; one set explicitly is kept even where it contradicts
-    the license (the callers show license_warnings for it)."""
+    the license (the callers show license_warnings for it). `derivatives_allowed` left out on a
+    custom EULA or an unlisted id stays None: buyers are told the license text decides."""
     if kind == License.Kind.CUSTOM and not text.strip():
         raise InvalidInput("A custom EULA needs its full text; paste it in 'text'.")
     territories = _clean_territories(territories or [])
     preset = preset_for(identifier) if kind == License.Kind.SPDX else None
     identifier = preset.spdx_id if preset else identifier  # "mit" is stored as the SPDX id "MIT"
     permissions = license_defaults(kind=kind, identifier=identifier, commercial_use=commercial_use,
-                                   weight_download=weight_download, attribution_required=attribution_required)
+                                   weight_download=weight_download, attribution_required=attribution_required,
+                                   derivatives_allowed=derivatives_allowed)
     if territory_mode != License.TerritoryMode.ANYWHERE and not territories:
         raise InvalidInput(f"territory_mode '{territory_mode}' needs a list of country codes in 'territories'.")
     # Lock the model row so two concurrent edits do not both claim the next revision number.
@@ -74,7 +76,8 @@ def license_warnings_of(license: License) -> list[dict]:
     """Where a saved revision's permissions say something else than its SPDX license."""
     return license_warnings(kind=license.kind, identifier=license.identifier, commercial_use=license.commercial_use,
                             weight_download=license.weight_download,
-                            attribution_required=license.attribution_required)
+                            attribution_required=license.attribution_required,
+                            derivatives_allowed=license.derivatives_allowed)
 
 
 def license_stamp_versions(*, model: Model) -> int:

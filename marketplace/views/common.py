@@ -71,6 +71,10 @@ def units_explained(plan: Plan | None) -> str:
     }.get(plan.unit, what)
 
 
+# None: a custom EULA or an unlisted SPDX id whose vendor did not say; the text is the answer.
+_DERIVATIVES_ANSWER = {True: "Allowed", False: "Not allowed", None: "Not stated; the license text decides"}
+
+
 def license_terms(license: License | None) -> list[tuple[str, str]]:
     """The structured terms as (term, answer) rows for a summary table."""
     if license is None:
@@ -82,6 +86,7 @@ def license_terms(license: License | None) -> list[tuple[str, str]]:
         ("Commercial use", "Allowed" if license.commercial_use else "Not allowed"),
         ("Weights downloadable", "Yes" if license.weight_download else "No"),
         ("Attribution required", "Yes" if license.attribution_required else "No"),
+        ("Modified versions (derivatives)", _DERIVATIVES_ANSWER[license.derivatives_allowed]),
         ("Territory", where),
         ("Monthly call limit", f"{license.max_monthly_calls:,}" if license.max_monthly_calls else "None"),
     ]

@@ -65,6 +65,8 @@ class LicenseForm(forms.Form):
     commercial_use = forms.BooleanField(required=False, label="Commercial use allowed")
     weight_download = forms.BooleanField(required=False, label="Buyers may download the weights")
     attribution_required = forms.BooleanField(required=False, label="Attribution required")
+    derivatives_allowed = forms.BooleanField(required=False, label="Modified versions allowed",
+                                             help_text="Derivatives: buyers may share changed or fine-tuned versions")
     territory_mode = forms.ChoiceField(choices=License.TerritoryMode.choices, label="Territory")
     territories = forms.CharField(required=False, max_length=600, label="Countries",
                                   help_text="ISO codes, comma-separated (for 'allow' or 'deny'), e.g. DE, FR")

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from accounts.pages import add_error, flash_error, org_required
 from accounts.tenancy import client_ip
 from core.errors import ApplicationError, NotFound
-from marketplace.license_presets import PRESETS, license_warnings, preset_for
+from marketplace.license_presets import PERMISSION_FIELDS, PRESETS, license_warnings, preset_for
 from marketplace.models import Model, Plan
 from marketplace.selectors.catalog import catalog_license
 from marketplace.selectors.listings import vendor_model_get
@@ -37,11 +37,9 @@ def _license_check_context(form: LicenseForm) -> dict:
     identifier = chosen if chosen and chosen != "other" else (data.get("identifier") or form.initial.get("identifier"))
     preset = preset_for(identifier) if kind == "spdx" else None
     if form.is_bound:
-        ticked = {name: data.get(name) in ("on", "true", "1") for name in
-                  ("commercial_use", "weight_download", "attribution_required")}
+        ticked = {name: data.get(name) in ("on", "true", "1") for name in PERMISSION_FIELDS}
     else:
-        ticked = {name: bool(form.initial.get(name)) for name in
-                  ("commercial_use", "weight_download", "attribution_required")}
+        ticked = {name: bool(form.initial.get(name)) for name in PERMISSION_FIELDS}
     warnings = license_warnings(kind=kind, identifier=identifier or "", **ticked) if preset else []
     return {"preset": preset, "license_warnings": warnings}
 
@@ -59,7 +57,8 @@ def license_edit(request: HttpRequest, slug: str) -> HttpResponse:
         initial = {"kind": current.kind, "spdx_id": listed.spdx_id if listed else "other" if current.kind == "spdx"
                    else "", "identifier": "" if listed else current.identifier, "text": current.text,
                    "commercial_use": current.commercial_use, "weight_download": current.weight_download,
-                   "attribution_required": current.attribution_required, "territory_mode": current.territory_mode,
+                   "attribution_required": current.attribution_required,
+                   "derivatives_allowed": current.derivatives_allowed, "territory_mode": current.territory_mode,
                    "territories": ", ".join(current.territories), "max_monthly_calls": current.max_monthly_calls,
                    "expires_at": current.expires_at}
     form = LicenseForm(request.POST or None, initial=initial)

@@ -54,6 +54,7 @@
         form.elements.commercial_use.checked = option.getAttribute("data-commercial-use") === "1";
         form.elements.weight_download.checked = option.getAttribute("data-weight-download") === "1";
         form.elements.attribution_required.checked = option.getAttribute("data-attribution-required") === "1";
+        form.elements.derivatives_allowed.checked = option.getAttribute("data-derivatives") === "1";
       }
       layout();
     });

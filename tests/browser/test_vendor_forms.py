@@ -1,5 +1,5 @@
 """Vendor forms in real Chromium (issue #16 item 4), under the site's Content-Security-Policy: the
-MIT preset ticks the permissions it grants and a contradicting edit is warned about; a
+MIT preset ticks the permissions it grants (derivatives too) and a contradicting edit is warned about; a
 pay-as-you-go plan hides the monthly fee and needs its unit price; the slug fills itself from the
 name; the publish checklist keeps Publish disabled until a ready version, a license and a plan exist."""
 
@@ -32,6 +32,8 @@ def test_the_mit_preset_ticks_commercial_use_and_download_and_a_contradicting_ed
     expect(commercial).to_be_checked()
     expect(download).to_be_checked()
     expect(page.get_by_label("Attribution required")).to_be_checked()
+    derivatives = page.get_by_label("Modified versions allowed")
+    expect(derivatives).to_be_checked()
     expect(page.get_by_test_id("license-grants")).to_contain_text("MIT grants commercial use: yes")
     expect(page.get_by_test_id("license-warnings")).to_have_count(0)
 
@@ -45,6 +47,11 @@ def test_the_mit_preset_ticks_commercial_use_and_download_and_a_contradicting_ed
 
     page.get_by_label("Open license", exact=True).select_option("CC-BY-NC-4.0")
     expect(commercial).not_to_be_checked()  # the non-commercial license's own terms
+    page.get_by_label("Open license", exact=True).select_option("CC-BY-ND-4.0")
+    expect(derivatives).not_to_be_checked()  # no modified versions under NoDerivatives
+    derivatives.check()
+    expect(page.get_by_test_id("license-warnings")).to_contain_text(
+        "CC-BY-ND-4.0 does not allow sharing modified versions")
     page.get_by_label("My own EULA").check()
     expect(page.get_by_label("SPDX id or EULA name")).to_be_visible()
     expect(page.get_by_label("Open license", exact=True)).to_be_hidden()
@@ -53,9 +60,11 @@ def test_the_mit_preset_ticks_commercial_use_and_download_and_a_contradicting_ed
     page.get_by_role("button", name="Save license").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Tiny")
     saved = License.objects.get(model=tiny, is_current=True)
-    assert (saved.identifier, saved.commercial_use, saved.weight_download, saved.attribution_required) == (
-        "MIT", True, True, True)
-    expect(page.get_by_role("table").filter(has_text="Commercial use")).to_contain_text("Allowed")
+    assert (saved.identifier, saved.commercial_use, saved.weight_download, saved.attribution_required,
+            saved.derivatives_allowed) == ("MIT", True, True, True, True)
+    terms = page.get_by_role("table").filter(has_text="Commercial use")
+    expect(terms).to_contain_text("Allowed")
+    expect(terms.get_by_role("row", name="Modified versions (derivatives)")).to_contain_text("Allowed")
 
 
 def test_pay_as_you_go_hides_the_monthly_fee_and_requires_the_unit_price(page, vendor, tiny, settings):

@@ -29,12 +29,13 @@ def test_mit_grants_commercial_use_download_derivatives_and_asks_attribution():
 def test_left_out_permissions_come_from_the_preset_and_given_ones_are_kept():
     assert license_defaults(kind="spdx", identifier="MIT", commercial_use=None, weight_download=None,
                             attribution_required=None) == {
-        "commercial_use": True, "weight_download": True, "attribution_required": True}
+        "commercial_use": True, "weight_download": True, "attribution_required": True, "derivatives_allowed": True}
     assert license_defaults(kind="spdx", identifier="MIT", commercial_use=False, weight_download=None,
                             attribution_required=None)["commercial_use"] is False
     assert license_defaults(kind="custom", identifier="MIT", commercial_use=None, weight_download=None,
                             attribution_required=None) == {
-        "commercial_use": False, "weight_download": False, "attribution_required": False}
+        "commercial_use": False, "weight_download": False, "attribution_required": False,
+        "derivatives_allowed": None}
 
 
 def test_each_setting_against_the_license_is_one_warning_naming_the_field():
