@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--servers", default="modelbay," + ",".join(servers.PEERS))
     parser.add_argument("--gpu", action="store_true", help="the infer.gpu lane and the CUDA execution provider")
     parser.add_argument("--port", type=int, default=18800)
+    parser.add_argument("--baseline", type=Path, help="another checkout (e.g. `git worktree add` of an earlier "
+                        "commit): its web process is timed too, as 'baseline', against the same worker and Redis")
     args = parser.parse_args()
     names = args.servers.split(",")
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -67,13 +69,21 @@ def main() -> None:
     try:
         if "modelbay" in names:
             stack = setup_stack({"minilm": model_path.read_bytes()}, hardware_class="gpu" if args.gpu else "cpu")
-            processes.append(start_web(args.port))
-            processes.append(start_worker(True, queue="infer.gpu" if args.gpu else "infer.cpu"))
+            web = start_web(args.port)
+            worker = start_worker(True, queue="infer.gpu" if args.gpu else "infer.cpu")
+            processes += [web, worker]
             targets["modelbay"] = servers.modelbay(args.port, stack["secret"], feed)
+            targets["modelbay"].pids = {"web": web.pid, "worker": worker.pid, "redis": stack["redis"].pid}
+            if args.baseline:
+                baseline = start_web(args.port + 5, checkout=args.baseline.resolve(), name="baseline-web")
+                processes.append(baseline)
+                targets["baseline"] = servers.modelbay(args.port + 5, stack["secret"], feed)
+                targets["baseline"].pids = {"web": baseline.pid, "worker": worker.pid, "redis": stack["redis"].pid}
         for i, name in enumerate(n for n in names if n != "modelbay"):
             port = args.port + 10 * (i + 1)
             processes.append(servers.start_peer(name, port, model_path, gpu=args.gpu))
             targets[name] = servers.peer(name, port, feed)
+            targets[name].pids = {name: processes[-1].pid}
         for name, server in targets.items():  # same answer as raw ORT, then warm
             error = float(abs(server.embedding() - expected).max())
             if error > TOLERANCE:
@@ -102,7 +112,8 @@ def measure(args, levels: list[int], raw, feed, targets: dict[str, servers.Serve
         for c in levels:
             for name in ["raw", *rotated]:
                 make = (lambda: (lambda: raw.run(None, feed) and None)) if name == "raw" else targets[name].make_call()
-                result = load.closed_loop(make, c, args.seconds)
+                pids = {} if name == "raw" else targets[name].pids  # raw runs in this process: "load generator"
+                result = load.cpu_per_request(lambda m=make, c=c: load.closed_loop(m, c, args.seconds), pids)
                 runs.append({"round": round_no, "concurrency": c, "server": name, **result})
                 print(f"round {round_no} c={c:<3} {name:9} {result['rps']:7.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
                       f"p99 {result['p99_ms']:6.2f} ms  errors {result['errors']}", flush=True)
@@ -142,6 +153,12 @@ def report(runs: list[dict], names: list[str], levels: list[int], *, gpu: bool) 
         print(f"  c={c}: " + " ".join(f"{n:>9}" for n in names))
         for a in names:
             print(f"  {a:>9} " + " ".join(f"{ratio(runs, c, a, b):9.2f}" for b in names))
+    print("\nCPU ms per request by process (median over rounds; the load generator runs raw ORT itself):")
+    for c in levels:
+        for name in names:
+            cpus = [r["cpu_ms_per_request"] for r in runs if r["concurrency"] == c and r["server"] == name]
+            print(f"  c={c:<3} {name:9} " + "  ".join(f"{k} {statistics.median(x[k] for x in cpus):.2f}"
+                                                     for k in cpus[0]))
     stem = "peers-gpu" if gpu else "peers"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(

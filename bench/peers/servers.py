@@ -12,7 +12,7 @@ import http.client
 import json
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ class Server:
     body: bytes
     headers: dict[str, str]
     read: Callable[[bytes], np.ndarray]
+    pids: dict[str, int] = field(default_factory=dict)  # process trees whose CPU is counted per request
 
     def make_call(self) -> Callable[[], Callable[[], None]]:
         return post_call(self.port, self.path, self.body, self.headers)

@@ -64,8 +64,9 @@ def closed_loop(make_call: Callable[[], Callable[[], float | None]], threads: in
 
 
 def cpu_ms(pid: int) -> float:
-    """CPU time (user + system) of a process and its direct children, from /proc."""
-    ticks = 0
+    """CPU time (user + system) of a process and all its descendants alive now, from /proc
+    (a gunicorn master and its worker; a PyTriton script, its tritonserver and Python stub)."""
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, ticks)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -73,9 +74,13 @@ def cpu_ms(pid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+        stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, grew = {pid}, True
+    while grew:
+        children = {p for p, (parent, _) in stats.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(stats[p][1] for p in tree if p in stats) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_spent(measure: Callable[[], dict], pids: dict[str, int]) -> tuple[dict, dict[str, float]]:

@@ -70,9 +70,10 @@ def setup_stack(models: dict[str, bytes], hardware_class: str = "cpu") -> dict:
     return {"secret": secret, "redis": redis_process}
 
 
-def spawn(command: list[str], name: str, ready: Callable[[], bool], env: dict | None = None) -> subprocess.Popen:
+def spawn(command: list[str], name: str, ready: Callable[[], bool], env: dict | None = None,
+          cwd: Path = ROOT) -> subprocess.Popen:
     log = open(VAR / f"{name}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=ROOT, env={**ENV, **(env or {})}, stdout=log,
+    process = subprocess.Popen(command, cwd=cwd, env={**ENV, **(env or {})}, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -103,7 +104,8 @@ def start_worker(batching: bool, queue: str = "infer.cpu") -> subprocess.Popen:
                  env={"INFERENCE_BATCHING": "true" if batching else "false"})
 
 
-def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict | None = None) -> subprocess.Popen:
+def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict | None = None,
+                   cwd: Path = ROOT) -> subprocess.Popen:
     """The web process's serving settings, shared by the platform and the bare server."""
     def up() -> bool:
         try:
@@ -114,11 +116,14 @@ def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict |
             return False
 
     return spawn([str(Path(sys.executable).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}",
-                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name, up, env=env)
+                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name, up, env=env, cwd=cwd)
 
 
-def start_web(port: int) -> subprocess.Popen:
-    return start_gunicorn("config.wsgi:application", port, "web", "/v2/health/live")
+def start_web(port: int, checkout: Path = ROOT, name: str = "web") -> subprocess.Popen:
+    """The platform's web process, from this checkout or another one (to compare a web-side change
+    in the same run: same database, Redis and worker)."""
+    env = {"PYTHONPATH": str(checkout)} if checkout != ROOT else None
+    return start_gunicorn("config.wsgi:application", port, name, "/v2/health/live", env=env, cwd=checkout)
 
 
 def start_bare(port: int, name: str, onnx_bytes: bytes) -> tuple[subprocess.Popen, int]:
