@@ -10,16 +10,19 @@ The child is a fresh interpreter (`python -I`), never a fork of the threaded wor
 its stdin/stdout are a 4-byte big-endian length and a JSON object; tensors travel in the
 project's own packed form (tensors.pack: base64 of raw bytes, never a pickle):
 
-    parent -> child   {"op": "load", "model_b64": ..., "threads": n}   -> {"ok": true}
+    parent -> child   {"op": "load", "path": ..., "threads": n}        -> {"ok": true}
     parent -> child   {"op": "run", "in": packed, "out": [names]}       -> {"ok": true, "outputs": packed, "run_ms": x}
     errors                                                               -> {"ok": false, "error": "TypeName"}
 
-The model bytes are already decrypted and were checked by the conversion pipeline.
+The model is a path the child opens itself (never its bytes through the pipe, which would hold
+the model in the worker's memory, base64-inflated, for as long as the child lives). `model` is a
+path, or a callable that answers a context manager yielding one: it is entered for every (re)start
+of the child and left once the child has created its session, so a decrypted temporary file only
+lives while it is read. The model is already decrypted and was checked by the conversion pipeline.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import select
@@ -29,8 +32,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+
+ModelSource = str | os.PathLike | Callable[[], AbstractContextManager[str | os.PathLike]]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from inference.runtime.isolated import child_main; child_main()"
@@ -83,24 +90,27 @@ class IsolatedRunner:
     """One child process serving one model, one request at a time (runs are serialized: the
     evidence is only clean when the child runs a single request)."""
 
-    def __init__(self, model_bytes: bytes, *, threads: int = 1, python: str = sys.executable) -> None:
+    def __init__(self, model: ModelSource, *, threads: int = 1, python: str = sys.executable) -> None:
         self._lock = threading.Lock()
-        self._model_b64 = base64.b64encode(model_bytes).decode("ascii")
+        self._model = model
         self._threads = threads
         self._python = python
         self._child: subprocess.Popen | None = None
         self.pid: int | None = None
 
     def _start(self, timeout: float) -> None:
-        # Rebuilt environment: no secrets, no broker URLs reach the child.
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": str(self._threads)}
-        self._child = subprocess.Popen(
-            [self._python, "-I", "-c", _BOOT, str(PROJECT_ROOT)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-            start_new_session=True,
-        )
-        self.pid = self._child.pid
-        self._exchange({"op": "load", "model_b64": self._model_b64, "threads": self._threads}, timeout)
+        model = self._model
+        # Entered before the child starts, so a model that cannot be had starts no child.
+        with model() if callable(model) else nullcontext(model) as path:
+            # Rebuilt environment: no secrets, no broker URLs reach the child.
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": str(self._threads)}
+            self._child = subprocess.Popen(
+                [self._python, "-I", "-c", _BOOT, str(PROJECT_ROOT)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                start_new_session=True,
+            )
+            self.pid = self._child.pid
+            self._exchange({"op": "load", "path": os.fspath(path), "threads": self._threads}, timeout)
 
     def run(self, packed_inputs: dict[str, Any], output_names: list[str] | None, *,
             timeout: float) -> tuple[dict[str, Any], float]:
@@ -161,7 +171,7 @@ def child_main() -> None:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = int(request.get("threads") or 1)
                 options.inter_op_num_threads = 1
-                session = ort.InferenceSession(base64.b64decode(request["model_b64"]), options,
+                session = ort.InferenceSession(request["path"], options,
                                                providers=["CPUExecutionProvider"])
                 _write_frame(stdout, {"ok": True})
                 continue

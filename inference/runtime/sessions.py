@@ -6,7 +6,9 @@ models keep serving. Eviction only drops the cache's reference; a thread still r
 evicted session keeps it alive until its run returns.
 
 Bytes given to the pool are expected to be already decrypted and already checked
-(safety/validate run first, in a sandbox, before any session is created for buyers).
+(safety/validate run first, in a sandbox, before any session is created for buyers). A loader may
+also answer a path, or a context manager that yields bytes or a path only while the session is
+created (the inference worker's decrypted temporary file, deleted right after).
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
+from inference.runtime.external_weights import ModelFile
 from inference.runtime.signature import Signature, example_inputs, signature_from_session
 
 log = logging.getLogger(__name__)
 
 SessionKey = tuple[Any, str]  # (version id, artifact sha256)
-Loader = Callable[[SessionKey], "bytes | str | Path"]
+# Answers bytes, a path (str, Path, ModelFile), or a context manager that yields one of them.
+Loader = Callable[[SessionKey], Any]
 
 
 def cpu_count() -> int:
@@ -160,15 +164,18 @@ class SessionPool:
             raise ValueError("SessionPool needs a loader to fetch artifacts it has not cached")
         started = time.perf_counter()
         try:
-            source = loader(key)
-            if isinstance(source, bytes | bytearray):
-                size = len(source)
-                session = ort.InferenceSession(bytes(source), self.session_options(),
-                                               providers=self.providers)
-            else:
-                size = os.path.getsize(source)
-                session = ort.InferenceSession(str(source), self.session_options(),
-                                               providers=self.providers)
+            loaded = loader(key)
+            plain = isinstance(loaded, bytes | bytearray | str | os.PathLike)  # a Path is a context manager too
+            opened = nullcontext(loaded) if plain or not isinstance(loaded, AbstractContextManager) else loaded
+            with opened as source:
+                if isinstance(source, bytes | bytearray):
+                    size = len(source)
+                    session = ort.InferenceSession(bytes(source), self.session_options(),
+                                                   providers=self.providers)
+                else:
+                    size = source.size if isinstance(source, ModelFile) else os.path.getsize(source)
+                    session = ort.InferenceSession(os.fspath(source), self.session_options(),
+                                                   providers=self.providers)
             signature = signature or signature_from_session(session)
         except Exception:
             with self._lock:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from os import PathLike
 from typing import Any
 
 from inference.runtime.isolated import IsolatedCrash, IsolatedError, IsolatedRunner, IsolatedTimeout
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class Isolation:
-    def __init__(self, *, load: Callable[[int, str], bytes], threads: int) -> None:
+    def __init__(self, *, load: Callable[[int, str], AbstractContextManager[PathLike]], threads: int) -> None:
         self._load = load
         self._threads = threads
         self._runners: dict[int, IsolatedRunner] = {}
@@ -29,7 +31,8 @@ class Isolation:
         with self._lock:
             runner = self._runners.get(version_id)
             if runner is None:
-                runner = IsolatedRunner(self._load(version_id, sha), threads=self._threads)
+                # The model is decrypted at each start of the child, only while the child loads it.
+                runner = IsolatedRunner(lambda: self._load(version_id, sha), threads=self._threads)
                 self._runners[version_id] = runner
             return runner
 

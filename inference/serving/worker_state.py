@@ -9,15 +9,21 @@ threads that feed it.
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 import threading
+import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from celery.signals import worker_process_init
 from django.conf import settings
 
 from inference.runtime.batching import DynamicBatcher
+from inference.runtime.external_weights import ModelFile, externalize
 from inference.runtime.sessions import SessionKey, SessionPool, threads_per_session
 from inference.serving.isolation import Isolation
 
@@ -76,7 +82,7 @@ def state() -> WorkerState:
 def _build() -> WorkerState:
     pool = SessionPool(
         memory_budget_bytes=settings.INFERENCE_SESSION_MEMORY_BYTES,
-        loader=load_artifact,
+        loader=artifact_file,
         worker_processes=settings.INFERENCE_WORKER_PROCESSES,
         use_cuda=True,  # only used when the CUDA provider is present (infer.gpu hosts)
     )
@@ -86,7 +92,7 @@ def _build() -> WorkerState:
         enabled=settings.INFERENCE_BATCHING,
         adaptive=settings.INFERENCE_BATCH_ADAPTIVE,
     )
-    isolation = Isolation(load=lambda version_id, sha: load_artifact((version_id, sha)),
+    isolation = Isolation(load=lambda version_id, sha: artifact_file((version_id, sha)),
                           threads=threads_per_session(settings.INFERENCE_WORKER_PROCESSES))
     turns = Turns(max_wait_s=settings.INFERENCE_ASYNC_MAX_WAIT_MS / 1000)
     return WorkerState(pid=os.getpid(), pool=pool, batcher=batcher, isolation=isolation, turns=turns)
@@ -98,17 +104,47 @@ def _reset_after_fork(**_: Any) -> None:
     _state = None
 
 
-def load_artifact(key: SessionKey) -> bytes:
-    """Decrypt a version's ONNX artifact into memory (SessionPool loader)."""
-    from marketplace.artifacts import artifact_read
+@contextmanager
+def artifact_file(key: SessionKey) -> Iterator[ModelFile]:
+    """A version's ONNX artifact as a private file while a session is created from it (the
+    SessionPool loader; the isolated child's model). Never whole in memory: decrypted chunk by
+    chunk into a 0700 temporary directory (a model with external data, stored as one zip, is
+    unpacked there: its data files must sit beside it), then rewritten with its large inline
+    weights in a data file beside it, which ONNX Runtime maps instead of copying (see
+    runtime/external_weights.py). The directory is deleted on exit; a session that mapped the
+    weights keeps them until it is freed."""
     from marketplace.models import ModelVersion
 
     version = ModelVersion.objects.select_related("model__organization").get(pk=key[0])
     if version.onnx_sha256 != key[1]:
         raise LookupError(f"version {version.pk} artifact changed; refusing a stale session key")
-    if (version.optimization or {}).get("serving_layout") == "onnx_zip":
-        raise NotImplementedError("serving ONNX with external data (onnx_zip) is not supported yet")
-    return artifact_read(organization=version.model.organization, name=version.onnx_artifact)
+    with tempfile.TemporaryDirectory(prefix=f"mb-onnx-{version.pk}-") as tmp:
+        folder = Path(tmp)
+        decrypted = _decrypt_into(version, folder)
+        # Unguessable names: no tensor of the vendor's can point its external data at them.
+        model = folder / f"{secrets.token_hex(8)}.onnx"
+        externalize(decrypted, model, model.with_suffix(".weights"))
+        decrypted.unlink()
+        yield ModelFile(path=model, size=sum(p.stat().st_size for p in folder.iterdir()))
+
+
+def _decrypt_into(version, folder: Path) -> Path:
+    from marketplace.artifacts import artifact_export_to
+
+    organization = version.model.organization
+    if (version.optimization or {}).get("serving_layout") != "onnx_zip":
+        path = folder / "artifact.onnx"
+        artifact_export_to(organization=organization, name=version.onnx_artifact, path=path)
+        return path
+    bundle = folder / "bundle.zip"
+    artifact_export_to(organization=organization, name=version.onnx_artifact, path=bundle)
+    with zipfile.ZipFile(bundle) as zf:  # the pipeline's own bundle, authenticated by AES-GCM
+        zf.extractall(folder)
+    bundle.unlink()
+    graphs = list(folder.glob("*.onnx"))
+    if len(graphs) != 1:
+        raise LookupError(f"version {version.pk}: its bundle holds {len(graphs)} .onnx files, not one")
+    return graphs[0]
 
 
 def metrics() -> dict[str, Any]:

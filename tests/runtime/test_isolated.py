@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import onnxruntime as ort
@@ -17,9 +18,15 @@ from tests.e2e.test_inference_security import slow_onnx
 from tests.factories import tiny_onnx
 
 
-def test_an_isolated_run_answers_what_onnx_runtime_answers_in_process():
+def model_file(tmp_path, data: bytes):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    return path
+
+
+def test_an_isolated_run_answers_what_onnx_runtime_answers_in_process(tmp_path):
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
-    runner = IsolatedRunner(tiny_onnx(), threads=1)
+    runner = IsolatedRunner(model_file(tmp_path, tiny_onnx()), threads=1)
     try:
         outputs, run_ms = runner.run(pack({"x": x}), ["y"], timeout=30)
         again, _ = runner.run(pack({"x": x + 1}), None, timeout=30)
@@ -31,8 +38,19 @@ def test_an_isolated_run_answers_what_onnx_runtime_answers_in_process():
     assert run_ms >= 0
 
 
-def test_a_child_that_dies_mid_run_is_a_crash_and_the_next_run_gets_a_fresh_child():
-    runner = IsolatedRunner(slow_onnx(layers=400), threads=1)
+def test_a_child_that_dies_mid_run_is_a_crash_and_the_next_run_gets_a_fresh_child(tmp_path):
+    opened: list[str] = []
+
+    @contextmanager
+    def model():  # as the worker's: a file that only exists while a child loads it
+        path = model_file(tmp_path, slow_onnx(layers=400))
+        opened.append(path.name)
+        try:
+            yield path
+        finally:
+            path.unlink()
+
+    runner = IsolatedRunner(model, threads=1)
     tiny_input = pack({"x": np.ones((1, 1), dtype=np.float32)})
     crashed: list[BaseException] = []
 
@@ -57,12 +75,14 @@ def test_a_child_that_dies_mid_run_is_a_crash_and_the_next_run_gets_a_fresh_chil
         with pytest.raises(IsolatedTimeout):  # a fresh child; too slow for this budget
             runner.run(tiny_input, ["y"], timeout=0.5)
         assert runner.pid != first_pid
+        assert opened == ["model.onnx", "model.onnx"], "the model is had again for the fresh child"
+        assert not (tmp_path / "model.onnx").exists()
     finally:
         runner.close()
 
 
-def test_a_rejected_input_is_an_error_not_a_crash_and_the_child_lives_on():
-    runner = IsolatedRunner(tiny_onnx(), threads=1)
+def test_a_rejected_input_is_an_error_not_a_crash_and_the_child_lives_on(tmp_path):
+    runner = IsolatedRunner(model_file(tmp_path, tiny_onnx()), threads=1)
     try:
         with pytest.raises(IsolatedError) as refused:
             runner.run(pack({"x": np.ones((2, 3), dtype=np.float32)}), ["y"], timeout=30)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from inference.runtime.external_weights import ModelFile
 from inference.runtime.sessions import SessionPool, threads_per_session
 from inference.runtime.signature import signature_from_onnx
 
@@ -83,6 +87,29 @@ def test_a_model_path_is_accepted_as_well_as_bytes(tmp_path):
     path.write_bytes(mlp_bytes())
     pool = SessionPool(memory_budget_bytes=10**8, loader=lambda key: path)
     assert pool.get(1, "s").size_bytes == int(path.stat().st_size * pool.memory_factor)
+
+
+def test_a_loader_may_lend_a_file_only_while_the_session_is_created(tmp_path):
+    # The inference worker's loader: a decrypted temporary file, deleted right after the load.
+    lent: list[Path] = []
+
+    @contextmanager
+    def loader(key):
+        folder = tmp_path / "lent"
+        folder.mkdir()
+        path = folder / "model.onnx"
+        path.write_bytes(mlp_bytes())
+        lent.append(path)
+        try:
+            yield ModelFile(path=path, size=1000)
+        finally:
+            shutil.rmtree(folder)
+
+    pool = SessionPool(memory_budget_bytes=10**8, loader=loader)
+    entry = pool.get(1, "s")
+    assert entry.size_bytes == int(1000 * pool.memory_factor), "charged what the loader said it stands for"
+    assert lent and not lent[0].exists()
+    assert entry.session.run(None, {"x": np.ones((2, 4), np.float32)})[0].shape == (2, 3)
 
 
 def test_least_recently_used_session_is_evicted_when_over_budget():
