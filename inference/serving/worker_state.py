@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -80,6 +81,7 @@ def state() -> WorkerState:
 
 
 def _build() -> WorkerState:
+    sweep_orphaned_models()
     pool = SessionPool(
         memory_budget_bytes=settings.INFERENCE_SESSION_MEMORY_BYTES,
         loader=artifact_file,
@@ -104,6 +106,31 @@ def _reset_after_fork(**_: Any) -> None:
     _state = None
 
 
+MODEL_DIR_PREFIX = "mb-onnx-"  # then the loading process's pid and the version's id
+
+
+def sweep_orphaned_models() -> int:
+    """Delete the decrypted models of worker processes that died while loading one (kill -9, the
+    OOM killer: no cleanup ran). Their directories name their pid. Returns how many went."""
+    swept = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{MODEL_DIR_PREFIX}*-*-*"):
+        pid = folder.name.removeprefix(MODEL_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            swept += 1
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 @contextmanager
 def artifact_file(key: SessionKey) -> Iterator[ModelFile]:
     """A version's ONNX artifact as a private file while a session is created from it (the
@@ -118,7 +145,7 @@ def artifact_file(key: SessionKey) -> Iterator[ModelFile]:
     version = ModelVersion.objects.select_related("model__organization").get(pk=key[0])
     if version.onnx_sha256 != key[1]:
         raise LookupError(f"version {version.pk} artifact changed; refusing a stale session key")
-    with tempfile.TemporaryDirectory(prefix=f"mb-onnx-{version.pk}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{MODEL_DIR_PREFIX}{os.getpid()}-{version.pk}-") as tmp:
         folder = Path(tmp)
         decrypted = _decrypt_into(version, folder)
         # Unguessable names: no tensor of the vendor's can point its external data at them.

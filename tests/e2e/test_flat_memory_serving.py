@@ -117,6 +117,6 @@ def test_a_worker_loading_a_400mb_model_grows_by_less_than_the_model_in_process_
         print(f"isolated load: worker peak RSS grew {growth / 2**20:.0f} MiB; children {isolated}")
         assert isolated, "the suspect version ran in an isolated child"
         assert growth < ISOLATED_FACTOR * WEIGHT_BYTES, f"{growth / WEIGHT_BYTES:.2f}x the model"
-        assert not list(Path(tempfile.gettempdir()).glob(f"mb-onnx-{version.pk}-*")), "decrypted files left"
+        assert not list(Path(tempfile.gettempdir()).glob(f"mb-onnx-*-{version.pk}-*")), "decrypted files left"
     finally:
         artifact_delete(organization=vendor.organization, name=version.onnx_artifact)

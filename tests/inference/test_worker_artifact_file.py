@@ -3,6 +3,10 @@ session pool creates its session, single-file or with its external data beside i
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from inference.runtime.sessions import SessionPool
-from inference.serving.worker_state import artifact_file
+from inference.serving.worker_state import artifact_file, sweep_orphaned_models
 from marketplace.artifacts import artifact_save
 from marketplace.models import ModelVersion
 from tests.factories import published_model, ready_version
@@ -24,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 
 def leftovers(version) -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob(f"mb-onnx-{version.pk}-*"))
+    return list(Path(tempfile.gettempdir()).glob(f"mb-onnx-*-{version.pk}-*"))
 
 
 def expected(data: bytes, x: np.ndarray) -> np.ndarray:
@@ -74,3 +78,18 @@ def test_a_stale_key_is_refused_and_leaves_nothing(vendor):
     with pytest.raises(LookupError, match="changed"), artifact_file((version.pk, "0" * 64)):
         pass
     assert not leftovers(version)
+
+
+def test_the_decrypted_models_of_a_killed_worker_are_swept_and_a_live_ones_kept():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a worker that died (kill -9) while it was loading a model
+    orphan = Path(tempfile.mkdtemp(prefix=f"mb-onnx-{dead.pid}-7-"))
+    (orphan / "model.onnx").write_bytes(b"decrypted weights")
+    live = Path(tempfile.mkdtemp(prefix=f"mb-onnx-{os.getpid()}-7-"))
+    try:
+        assert sweep_orphaned_models() >= 1
+        assert not orphan.exists()
+        assert live.exists(), "a model this (living) process is loading stays"
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(orphan, ignore_errors=True)
