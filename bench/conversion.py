@@ -57,7 +57,7 @@ def baseline_seconds(case: dict, out: Path) -> float | None:
     import torch
     import transformers
 
-    from inference.runtime.hf_export import example_inputs, load_model
+    from inference.conversion.steps.hf_export import example_inputs, load_model
 
     target = out / f"baseline-{case['arch'].split(' ')[0]}-{case['format']}.onnx"
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inference.runtime import pipeline_steps as steps  # noqa: E402
+from inference.conversion.steps import pipeline_steps as steps  # noqa: E402
 from tests.runtime.fixtures_models import (  # noqa: E402
     HF_ARCHITECTURES,
     build_hf_zip,

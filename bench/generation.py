@@ -70,8 +70,8 @@ def publish(folder: Path) -> tuple[object, list[list[int]], list[str]]:
     """The LLM published as tests/llm_serving.published_llm publishes one (built from `folder`),
     the bench buyer subscribed to its token plan; returns the version, prompt ids and texts."""
     from accounts.models import Organization, User
-    from inference.llm.params import parse
-    from inference.llm.prompting import prompt_ids
+    from inference.serving.v1.params import parse
+    from inference.serving.v1.prompting import prompt_ids
     from marketplace.models import ModelVersion, Plan
     from marketplace.services.entitlements import entitlement_subscribe
     from tests import llm_serving
@@ -150,7 +150,7 @@ def lane_client(version, new: int) -> Callable[[], Callable[[int], dict]]:
     from here, its events read off Redis (no HTTP, key, reservation or SSE)."""
     import uuid
 
-    from inference.serving import gen_lane, replies
+    from inference.serving.lanes import gen_lane, replies
 
     def make() -> Callable[[int], dict]:
         client = replies.blocking_redis()

@@ -1,7 +1,7 @@
 """Serving incidents on the staff dashboard: worker deaths, suspect versions, quarantines.
 
 Quarantine never happens silently: each worker death and each quarantine is a staff notice
-(inference/serving/quarantine.py), listed here newest first with the versions still on probation.
+(inference/serving/workers/quarantine.py), listed here newest first with the versions still on probation.
 """
 
 import json
@@ -9,7 +9,7 @@ import json
 from billing.models import Notification
 from core.redis import get_redis
 from dashboard.registry import section
-from inference.serving import quarantine
+from inference.serving.workers import quarantine
 from marketplace.models import ModelVersion
 
 KINDS = (Notification.Kind.WORKER_DIED, Notification.Kind.VERSION_QUARANTINED)

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from inference.api import oip, predictions, tokenize
-from inference.llm import views as openai_api
+from inference.serving.predictions import views as predictions
+from inference.serving.v1 import views as openai_api
+from inference.serving.v2 import oip, tokenize
 
 # Mounted at the root: the Open Inference Protocol fixes the /v2/ paths. Infer first: the hot path.
 urlpatterns = [
@@ -16,7 +17,7 @@ urlpatterns = [
     path("v2/models/<str:name>/versions/<str:version>", oip.model_metadata, name="oip-model-version"),
     path("v2/models/<str:name>/ready", oip.model_ready, name="oip-model-ready"),
     path("v2/models/<str:name>/versions/<str:version>/ready", oip.model_ready, name="oip-model-version-ready"),
-    # The OpenAI-compatible API for language models (inference/llm).
+    # The OpenAI-compatible API for language models (inference/serving/v1).
     path("v1/chat/completions", openai_api.chat_completions, name="openai-chat-completions"),
     path("v1/completions", openai_api.completions, name="openai-completions"),
     path("v1/models", openai_api.models, name="openai-models"),

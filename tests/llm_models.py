@@ -41,7 +41,7 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": None}),
     # Not built by onnxruntime-genai 0.18.0: the unsupported-architecture case.
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", {"rotary_pct": 1.0}),
-    # The other supported families (inference/runtime/llm_detect.py SUPPORTED).
+    # The other supported families (inference/conversion/steps/llm_detect.py SUPPORTED).
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
     "gemma": ("GemmaConfig", "GemmaForCausalLM", {"head_dim": 16}),
     "granite": ("GraniteConfig", "GraniteForCausalLM", {}),

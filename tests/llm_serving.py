@@ -64,7 +64,7 @@ def genai_folder(family: str = "llama", precision: str = "fp32") -> Path:
     """A folder og.Model and our engine open: genai_config.json, model.onnx(.data), tokenizer."""
     key = (family, precision)
     if key not in _FOLDERS or not _FOLDERS[key].exists():
-        from inference.runtime.llm_build import build
+        from inference.conversion.steps.llm_build import build
 
         out = Path(tempfile.mkdtemp(prefix=f"mb-genai-{family}-{precision}-"))
         build(str(hf_folder(family)), str(out), precision)

@@ -175,8 +175,8 @@ def bare_call(port: int, name: str) -> Callable[[], Callable[[], None]]:
 def noop_call() -> Callable[[], Callable[[], None]]:
     import uuid
 
-    from inference.serving import replies
-    from inference.serving.tasks import noop
+    from inference.serving.lanes import replies
+    from inference.serving.workers.tasks import noop
 
     def make() -> Callable[[], None]:
         def call() -> None:

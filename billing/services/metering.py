@@ -34,7 +34,7 @@ from core.errors import PaymentRequired, QuotaExceeded, ServiceUnavailable
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
 
 log = logging.getLogger(__name__)
-# notification_raise moved to billing.services.alerts; inference.serving.quarantine imports it from here.
+# notification_raise moved to billing.services.alerts; inference.serving.workers.quarantine imports it from here.
 __all__ = ["Limited", "Reservation", "notification_raise", "usage_commit", "usage_release", "usage_reserve"]
 
 

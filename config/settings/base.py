@@ -306,6 +306,10 @@ CELERY_TASK_QUEUES = (
     Queue("infer.cpu"),
     Queue("infer.gpu"),
 )
+# Routes match task NAMES, which keep the module paths of before the issue #17 re-layout (queued
+# messages and the beat schedule carry them): inference.pipeline.* are inference/conversion/tasks.py,
+# inference.serving.* inference/serving/workers/tasks.py, inference.webhooks.deliver
+# inference/serving/predictions/webhooks.py.
 CELERY_TASK_ROUTES = {
     "inference.pipeline.*": {"queue": "convert"},
     "inference.serving.*": {"queue": "infer.cpu"},
@@ -369,7 +373,7 @@ INFERENCE_MAX_BATCH_SIZE = env.int("INFERENCE_MAX_BATCH_SIZE", default=32)
 INFERENCE_SESSION_MEMORY_BYTES = env.int("INFERENCE_SESSION_MEMORY_BYTES", default=2 * 2**30)
 # Worker processes sharing this host's cores (intra-op threads = cores // this).
 INFERENCE_WORKER_PROCESSES = env.int("INFERENCE_WORKER_PROCESSES", default=1)
-# Versions in flight when a worker died run in isolated children (inference/serving/quarantine.py);
+# Versions in flight when a worker died run in isolated children (inference/serving/workers/quarantine.py);
 # one whose isolated runtime dies this many times is quarantined, one that runs this many times
 # cleanly in isolation is trusted again.
 INFERENCE_QUARANTINE_AFTER_CRASHES = env.int("INFERENCE_QUARANTINE_AFTER_CRASHES", default=3)
@@ -398,7 +402,7 @@ INFERENCE_WEBHOOK_ALLOWED_NETWORKS = [
 ]
 BILLING_ALERT_EMAILS = env_bool("BILLING_ALERT_EMAILS", False)
 
-# --- Language models: the OpenAI-compatible API (inference/llm) and generation workers ---------
+# --- Language models: the OpenAI-compatible API (inference/serving/v1) and generation workers ---------
 # Per key and minute, beside the per-second limits above: requests, and tokens counted as
 # prompt + max_tokens when admitted (the unused part is given back when the call ends).
 LLM_RATE_LIMIT_RPM = env.int("LLM_RATE_LIMIT_RPM", default=600)

@@ -1,13 +1,13 @@
-"""The OpenAI-compatible routes of inference/llm/views.py, as OpenAPI path items. The request
-properties are the parameters inference/llm/params.py accepts (a test keeps the two equal)."""
+"""The OpenAI-compatible routes of inference/serving/v1/views.py, as OpenAPI path items. The request
+properties are the parameters inference/serving/v1/params.py accepts (a test keeps the two equal)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from inference.llm.errors import TYPES
 from inference.openapi.common import KEY, RECEIPT, error_responses, headers
 from inference.runtime.chat import ROLES
+from inference.serving.v1.errors import TYPES
 
 TAG = "Language models (v1)"
 MODEL = "acme-ai.tiny-llama"

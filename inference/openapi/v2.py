@@ -1,4 +1,4 @@
-"""The Open Inference Protocol (KServe v2) routes of inference/api/oip.py, as OpenAPI path items."""
+"""The Open Inference Protocol (KServe v2) routes of inference/serving/v2/oip.py, as OpenAPI path items."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Framework-free model runtime: sniffing, safety checks, conversion, validation, serving.
+"""The framework-free pieces serving runs on: tensor codecs, signatures, the ONNX Runtime session
+pool, batching, the isolated child, chat templates, tokenizers and the generation engine.
 
-Nothing in this package imports Django. torch and transformers are imported only inside
-the functions that convert models, so the web and inference processes never load them.
+Nothing in this package imports Django, and nothing in it imports the conversion steps
+(inference/conversion/steps/, plain Python too) or serving.
 """

@@ -16,7 +16,7 @@ import redis
 
 from core.errors import ApplicationError, ServiceUnavailable
 from inference.runtime.tensors import InferRequest, pack
-from inference.serving import async_lane, lane
+from inference.serving.lanes import async_lane, lane
 from marketplace.models import ModelVersion
 
 

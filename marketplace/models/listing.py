@@ -69,7 +69,7 @@ class ModelVersion(models.Model):
 
     class Kind(models.TextChoices):
         TENSOR = "tensor", "tensor in, tensor out"  # the KServe v2 path
-        LLM = "llm", "language model"  # built with ONNX Runtime GenAI; contract: inference/pipeline/llm_stages.py
+        LLM = "llm", "language model"  # built with ONNX Runtime GenAI; contract: inference/conversion/llm_stages.py
 
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=40, help_text="semantic version, e.g. 1.0.0")

@@ -18,9 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedModelFormat
-from inference.runtime.errors import ModelCheckError
-from inference.runtime.formats import sniff
-from inference.runtime.safety import check_zip
+from inference.conversion.steps.errors import ModelCheckError
+from inference.conversion.steps.formats import sniff
+from inference.conversion.steps.safety import check_zip
 from marketplace.artifacts import artifact_delete, artifact_save
 from marketplace.models import Model, ModelVersion
 

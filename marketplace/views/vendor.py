@@ -10,7 +10,7 @@ from django.urls import reverse
 from accounts.pages import add_error, org_required
 from core.charts import BarSeries, bar_chart
 from core.errors import ApplicationError, NotFound
-from inference.runtime.llm_detect import SUPPORTED
+from inference.conversion.steps.llm_detect import SUPPORTED
 from marketplace.models import Model, ModelVersion, Plan
 from marketplace.selectors.catalog import catalog_license
 from marketplace.selectors.listings import (

@@ -9,7 +9,7 @@ from billing.models import Invoice, StripeCustomer
 from billing.selectors.accounts import delinquency_cache_forget, org_is_delinquent
 from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
-from inference import gateway
+from inference.serving import gateway
 from tests.billing.stripe_support import (
     call,
     deliver_all,

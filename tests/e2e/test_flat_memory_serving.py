@@ -21,7 +21,7 @@ from django.utils import timezone
 from onnx import TensorProto, helper
 
 from inference.runtime import protowalk
-from inference.serving import quarantine
+from inference.serving.workers import quarantine
 from marketplace.artifacts import artifact_delete, artifact_save
 from marketplace.models import ModelVersion
 from tests.e2e.test_flat_memory import children, peak_rss

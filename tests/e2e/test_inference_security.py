@@ -25,8 +25,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from billing.models import Notification, UsageEvent
 from core.redis import get_redis, reset_redis
-from inference import gateway
-from inference.serving import quarantine, replies
+from inference.serving import gateway
+from inference.serving.lanes import replies
+from inference.serving.workers import quarantine
 from marketplace.models import Model, ModelVersion
 from tests.factories import ready_version
 from tests.inference.serving import body, oip_client, post_infer, subscribe

@@ -13,8 +13,8 @@ import tritonclient.http as triton
 
 from billing.models import UsageEvent
 from core.redis import get_redis
-from inference.serving import lane
-from inference.serving.tasks import stats
+from inference.serving.lanes import lane
+from inference.serving.workers.tasks import stats
 from marketplace.models import ModelVersion
 from tests.inference.serving import body, expected, oip_client, post_infer, subscribe
 from tests.workers import worker_env

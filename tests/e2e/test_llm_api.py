@@ -298,7 +298,7 @@ def test_the_tokens_of_sdk_calls_reach_stripes_two_meters_through_the_stand_in(v
 
 def test_a_generation_longer_than_the_orphan_grace_is_not_ended_by_its_own_workers_crash_watch(
         buyer, slow_model, web, worker):
-    from inference.serving.quarantine import HEARTBEAT_SECONDS
+    from inference.serving.workers.quarantine import HEARTBEAT_SECONDS
 
     started = time.monotonic()
     chunks = list(sdk(buyer, web).completions.create(model=SLOW, prompt="Once", max_tokens=1900, temperature=0,

@@ -8,7 +8,7 @@ Why predictions survive the Redis kill: runstack starts the embedded Redis with 
 file, and the server writes each command to it before it answers; a SIGKILL loses the process,
 not the kernel's copy of the file, so queues, running marks and reservations are all there when
 it comes back. Runs the dead worker (or the lost connection) left half-done are settled by the
-inference worker's sweep (inference/serving/quarantine.py): failed and unbilled, or, when the
+inference worker's sweep (inference/serving/workers/quarantine.py): failed and unbilled, or, when the
 result was staged, succeeded and billed once.
 
 The ledger is read from the stack's own SQLite database: the stack always runs on the embedded
@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from inference.serving import async_finish, async_lane
+from inference.serving.lanes import async_lane
+from inference.serving.workers import async_finish
 from tests.e2e.test_run_stack import ROOT, Stack, stack_env, stack_up
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from django.test import Client
 
 from billing.selectors.usage import limits_cache_clear
 from core.redis import get_redis
-from inference import gateway
-from inference.serving import replies
+from inference.serving import gateway
+from inference.serving.lanes import replies
 from marketplace.models import Entitlement, Model, Plan
 from marketplace.services.entitlements import entitlement_subscribe
 from tests.factories import published_model, tiny_onnx

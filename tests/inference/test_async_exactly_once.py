@@ -26,8 +26,9 @@ from billing.models import UsageEvent
 from billing.services.limits import usage_limit_set
 from billing.services.metering import Reservation, usage_commit
 from core.redis import get_redis
-from inference.predictions import prediction_create, prediction_get
-from inference.serving import async_finish, async_lane, quarantine, replies, tasks
+from inference.serving.lanes import async_lane, replies
+from inference.serving.predictions.services import prediction_create, prediction_get
+from inference.serving.workers import async_finish, quarantine, tasks
 from marketplace.models import ModelVersion
 from tests.inference.serving import expected, subscribe
 

@@ -9,7 +9,7 @@ import pytest
 
 from billing.models import Notification
 from core.redis import get_redis
-from inference.serving import quarantine
+from inference.serving.workers import quarantine
 from marketplace.models import ModelVersion
 
 pytestmark = pytest.mark.django_db

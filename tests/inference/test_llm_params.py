@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from inference.llm.errors import OpenAIError
-from inference.llm.params import parse
 from inference.runtime.chat import TemplateError, chat_info, render
+from inference.serving.v1.errors import OpenAIError
+from inference.serving.v1.params import parse
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import URLPattern
 
 from inference import urls as inference_urls
-from inference.llm.params import CHAT_ONLY, COMMON, COMPLETION_ONLY
+from inference.serving.v1.params import CHAT_ONLY, COMMON, COMPLETION_ONLY
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inference.pipeline import claims
-from inference.pipeline.tasks import process_version, requeue_stuck
+from inference.conversion import claims
+from inference.conversion.tasks import process_version, requeue_stuck
 from marketplace.models import Model, ModelVersion
 from marketplace.services.versions import initial_stages
 

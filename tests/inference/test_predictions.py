@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from billing.models import UsageEvent
-from inference.webhooks import verify_signature
+from inference.serving.predictions.webhooks import verify_signature
 from tests.inference.serving import expected, subscribe
 from tests.workers import worker_env
 
@@ -142,7 +142,7 @@ def test_webhook_signature_is_hmac_sha256_over_timestamp_dot_body():
     import hashlib
     import hmac
 
-    from inference.webhooks import sign
+    from inference.serving.predictions.webhooks import sign
 
     header = sign(secret="whsec_x", body=b'{"id":"p"}', timestamp=1700000000)
     expected_mac = hmac.new(b"whsec_x", b'1700000000.{"id":"p"}', hashlib.sha256).hexdigest()

@@ -11,9 +11,9 @@ import redis
 from accounts.services import api_key_create
 from core.errors import RateLimited, ServiceUnavailable
 from core.redis import get_redis
-from inference import gateway
-from inference.predictions import prediction_create
-from inference.serving import async_lane, dispatch
+from inference.serving import dispatch, gateway
+from inference.serving.lanes import async_lane
+from inference.serving.predictions.services import prediction_create
 from tests.inference.serving import subscribe
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core.errors import InvalidInput
-from inference.webhooks import HEADER, deliver, webhook_secret, webhook_url_check
+from inference.serving.predictions.webhooks import (
+    HEADER,
+    deliver,
+    webhook_secret,
+    webhook_url_check,
+)
 
 PUBLIC, VICTIM = "127.0.0.2", "127.0.0.1"
 HOST = "hooks.example.test"

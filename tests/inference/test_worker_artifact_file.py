@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from inference.runtime.sessions import SessionPool
-from inference.serving.worker_state import artifact_file, sweep_orphaned_models
+from inference.serving.workers.worker_state import artifact_file, sweep_orphaned_models
 from marketplace.artifacts import artifact_save
 from marketplace.models import ModelVersion
 from tests.factories import published_model, ready_version

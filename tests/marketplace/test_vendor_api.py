@@ -205,7 +205,7 @@ def test_artifacts_are_encrypted_at_rest_and_tampering_is_detected(vendor, tmp_p
 
 def test_zip_traversal_upload_fails_at_scanning_without_a_worker_loading_it(vendor, listing, tmp_path):
     """The zip checks run in the scanning stage; here the stage runs in-process."""
-    from inference.pipeline.tasks import process_version
+    from inference.conversion.tasks import process_version
 
     path = tmp_path / "evil.zip"
     with zipfile.ZipFile(path, "w") as zf:

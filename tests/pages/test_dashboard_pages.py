@@ -130,7 +130,7 @@ def test_staff_see_worker_deaths_and_versions_running_isolated(client, staff, ti
     import json
     import time
 
-    from inference.serving import quarantine
+    from inference.serving.workers import quarantine
     from marketplace.models import ModelVersion
 
     version = ModelVersion.objects.get(model=tiny)

@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from inference.runtime.errors import ConversionFailed, ParityFailed
-from inference.runtime.examples import load_npz, save_npz
-from inference.runtime.pipeline_steps import convert_in_sandbox, scan, validate_in_sandbox
+from inference.conversion.steps.errors import ConversionFailed, ParityFailed
+from inference.conversion.steps.examples import load_npz, save_npz
+from inference.conversion.steps.pipeline_steps import convert_in_sandbox, scan, validate_in_sandbox
 from tests.factories import tiny_onnx
 from tests.runtime.fixtures_models import build_hf_zip
 

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from inference.runtime.examples import load_npz
-from inference.runtime.pipeline_steps import convert_in_sandbox, scan, validate_in_sandbox
+from inference.conversion.steps.examples import load_npz
+from inference.conversion.steps.pipeline_steps import convert_in_sandbox, scan, validate_in_sandbox
 from tests.runtime.fixtures_models import HF_ARCHITECTURES, build_hf_zip, build_minilm_zip
 
 pytestmark = pytest.mark.slow

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.runtime.errors import ModelCheckError, ParityFailed
-from inference.runtime.examples import load_npz, save_npz
-from inference.runtime.pipeline_steps import (
+from inference.conversion.steps.errors import ModelCheckError, ParityFailed
+from inference.conversion.steps.examples import load_npz, save_npz
+from inference.conversion.steps.pipeline_steps import (
     benchmark,
     convert_in_sandbox,
     optimize,

@@ -13,8 +13,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inference.runtime.errors import MalformedFile, ModelCheckError, UnsupportedFormat
-from inference.runtime.formats import SourceFormat, sniff
+from inference.conversion.steps.errors import MalformedFile, ModelCheckError, UnsupportedFormat
+from inference.conversion.steps.formats import SourceFormat, sniff
 
 ACCEPTED_HINT = "torch.export.save"
 

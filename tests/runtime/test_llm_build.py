@@ -11,18 +11,18 @@ from pathlib import Path
 import onnx
 import pytest
 
-from inference.runtime import llm_build, llm_steps
-from inference.runtime.errors import (
+from inference.conversion.steps import llm_build, llm_steps
+from inference.conversion.steps.errors import (
     ConversionFailed,
     MalformedFile,
     OnnxUnsafe,
     UnsupportedArchitecture,
     UnsupportedFormat,
 )
-from inference.runtime.formats import sniff
-from inference.runtime.llm_detect import SUPPORTED
-from inference.runtime.llm_parity import PROMPTS, generation_parity
-from inference.runtime.pipeline_steps import scan
+from inference.conversion.steps.formats import sniff
+from inference.conversion.steps.llm_detect import SUPPORTED
+from inference.conversion.steps.llm_parity import PROMPTS, generation_parity
+from inference.conversion.steps.pipeline_steps import scan
 from tests.llm_models import FAMILIES, build_causal_lm, cached_causal_lm_zip, zip_folder
 from tests.runtime.test_formats import malicious_pickle
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.runtime import llm_build, llm_steps
-from inference.runtime.errors import ParityFailed
-from inference.runtime.llm_parity import (
+from inference.conversion.steps import llm_build, llm_steps
+from inference.conversion.steps.errors import ParityFailed
+from inference.conversion.steps.llm_parity import (
     PROMPTS,
     _og_greedy,
     first_divergence,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.runtime.errors import ArchiveUnsafe, ModelCheckError
-from inference.runtime.pipeline_steps import ScanCaps, scan
-from inference.runtime.safety import check_zip, extract_zip
+from inference.conversion.steps.errors import ArchiveUnsafe, ModelCheckError
+from inference.conversion.steps.pipeline_steps import ScanCaps, scan
+from inference.conversion.steps.safety import check_zip, extract_zip
 from tests.runtime.test_formats import malicious_pickle
 
 

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inference.runtime.errors import ModelCheckError, OnnxUnsafe
-from inference.runtime.onnx_safety import check_onnx
-from inference.runtime.pipeline_steps import scan
+from inference.conversion.steps.errors import ModelCheckError, OnnxUnsafe
+from inference.conversion.steps.onnx_safety import check_onnx
+from inference.conversion.steps.pipeline_steps import scan
 
 
 def _model(initializer: TensorProto, domain: str = "", op: str = "Add") -> onnx.ModelProto:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from inference.runtime.errors import ConversionFailed, ModelCheckError, SandboxLimit
-from inference.runtime.sandbox import Limits, run_sandboxed
+from inference.conversion.steps.errors import ConversionFailed, ModelCheckError, SandboxLimit
+from inference.conversion.steps.sandbox import Limits, run_sandboxed
 
 HERE = "tests.runtime.test_safety_sandbox."
 FAST = Limits(address_space_bytes=2 * 2**30, cpu_seconds=10, wall_seconds=20)
@@ -229,7 +229,7 @@ def test_child_dies_when_its_worker_is_killed_with_sigkill(tmp_path):
 
     parent_code = textwrap.dedent(f"""
         import pathlib
-        from inference.runtime.sandbox import Limits, run_sandboxed
+        from inference.conversion.steps.sandbox import Limits, run_sandboxed
         run_sandboxed({HERE + 'target_report_pid_then_sleep'!r}, {{}}, workdir=pathlib.Path({str(tmp_path)!r}),
                       limits=Limits(address_space_bytes=2 * 2**30, cpu_seconds=600, wall_seconds=600),
                       allow_prefixes=({HERE!r},))

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.conversion.steps.errors import ModelCheckError
+from inference.conversion.steps.sandbox import run_sandboxed
 from inference.runtime import tokenizer
-from inference.runtime.errors import ModelCheckError
-from inference.runtime.sandbox import run_sandboxed
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def _spawner(command: list[str]) -> Callable[[], subprocess.Popen]:
 def _inference_worker_serves(process: subprocess.Popen) -> bool:
     """The inference worker's crash watch heartbeats once the worker is ready and its sync-lane
     threads run: until then, buyers' calls would only wait."""
-    from inference.serving.quarantine import alive_key
+    from inference.serving.workers.quarantine import alive_key
 
     return bool(get_redis().exists(alive_key(socket.gethostname(), process.pid)))
 

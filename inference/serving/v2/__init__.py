@@ -1,0 +1,1 @@
+"""The Open Inference Protocol (KServe v2) under /v2, and /api/v1/tokenize for its token inputs."""
