@@ -20,6 +20,7 @@ The timing ends when `complete` answers (the version is created, status `receive
 6 GB checkpoint would take far longer than the upload on this machine, so the conversion worker
 is paused (SIGSTOP) for the run and the versions are deleted before it resumes. Writes
 bench/results/large_upload.json; deletes its checkpoint and copies. Never asserts a time.
+The checkpoint is bench/support/checkpoint.py's, the memory sampler bench/support/runstack_memory.py's.
 """
 
 from __future__ import annotations
@@ -34,136 +35,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support.checkpoint import GiB, MiB, write_checkpoint  # noqa: E402
+from bench.support.runstack_memory import MemorySampler, resident  # noqa: E402
 from tests.e2e.test_run_stack import processes_of, stack_up  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODELBAY = Path(sys.executable).parent / "modelbay"
-GiB, MiB = 2**30, 2**20
-ROLES = {"web": "gunicorn", "convert-worker": "convert@", "infer-worker": "infer@", "beat": " beat "}
-
-
-# --- the checkpoint ------------------------------------------------------------------------------
-
-def llama_config(target_bytes: int) -> dict:
-    """A Llama-architecture config (the shape of a ~3B model) with as many layers as fill the target."""
-    hidden, inter, vocab = 2560, 6912, 32000
-    per_layer = 4 * hidden * hidden + 3 * hidden * inter + 2 * hidden
-    layers = max(1, round((target_bytes / 2 - 2 * vocab * hidden - hidden) / per_layer))
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
-            "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": 20,
-            "num_key_value_heads": 20, "vocab_size": vocab, "max_position_embeddings": 4096,
-            "rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float16",
-            "bos_token_id": 1, "eos_token_id": 2}
-
-
-def tensors(config: dict) -> list[tuple[str, list[int]]]:
-    h, i, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    out = [("model.embed_tokens.weight", [v, h])]
-    for n in range(config["num_hidden_layers"]):
-        p = f"model.layers.{n}."
-        out += [(p + f"self_attn.{x}_proj.weight", [h, h]) for x in "qkvo"]
-        out += [(p + "mlp.gate_proj.weight", [i, h]), (p + "mlp.up_proj.weight", [i, h]),
-                (p + "mlp.down_proj.weight", [h, i]), (p + "input_layernorm.weight", [h]),
-                (p + "post_attention_layernorm.weight", [h])]
-    return out + [("model.norm.weight", [h]), ("lm_head.weight", [v, h])]
-
-
-def write_checkpoint(folder: Path, target_bytes: int, shard_bytes: int = GiB) -> int:
-    """save_pretrained's layout: model-0000k-of-0000n.safetensors + the index, written streaming."""
-    import numpy as np
-
-    config = llama_config(target_bytes)
-    shards: list[list[tuple[str, list[int], int]]] = [[]]
-    used = 0
-    for name, shape in tensors(config):
-        size = 2 * int(np.prod(shape))
-        if used and used + size > shard_bytes:
-            shards.append([])
-            used = 0
-        shards[-1].append((name, shape, size))
-        used += size
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    rng = np.random.default_rng(0)
-    weight_map, total = {}, 0
-    for k, shard in enumerate(shards, 1):
-        filename = f"model-{k:05d}-of-{len(shards):05d}.safetensors"
-        header, offset = {"__metadata__": {"format": "pt"}}, 0
-        for name, shape, size in shard:
-            header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + size]}
-            offset += size
-            weight_map[name] = filename
-        raw = json.dumps(header, separators=(",", ":")).encode()
-        raw += b" " * (-len(raw) % 8)
-        with open(folder / filename, "wb") as out:
-            out.write(len(raw).to_bytes(8, "little") + raw)
-            for _name, _shape, size in shard:
-                while size:
-                    step = min(size, 64 * MiB)
-                    out.write(rng.bytes(step))
-                    size -= step
-        total += offset
-    (folder / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
-    return sum(p.stat().st_size for p in folder.iterdir())
-
-
-# --- memory -------------------------------------------------------------------------------------
-
-def _status_kib(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-class MemorySampler(threading.Thread):
-    """Peak RSS per role (the largest process, and the role's processes together) every 0.2 s."""
-
-    def __init__(self, var_dir: Path, extra: dict[str, int] | None = None) -> None:
-        super().__init__(daemon=True)
-        self.var_dir, self.extra = var_dir, extra or {}
-        self.peak: dict[str, dict[str, float]] = {}
-        self.stopping = threading.Event()
-
-    def roles(self) -> dict[str, list[int]]:
-        found: dict[str, list[int]] = {role: [] for role in ROLES}
-        for pid, cmdline in processes_of(self.var_dir).items():
-            for role, marker in ROLES.items():
-                if marker in f" {cmdline} ":
-                    found[role].append(pid)
-        for role, pid in self.extra.items():
-            found[role] = [pid]
-        return found
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            for role, pids in self.roles().items():
-                rss = [_status_kib(pid, "VmRSS") / 1024 for pid in pids]
-                entry = self.peak.setdefault(role, {"largest_process_mib": 0.0, "all_processes_mib": 0.0})
-                entry["largest_process_mib"] = round(max([entry["largest_process_mib"], *rss]), 1)
-                entry["all_processes_mib"] = round(max(entry["all_processes_mib"], sum(rss)), 1)
-            self.stopping.wait(0.2)
-
-    def stop(self) -> dict[str, dict[str, float]]:
-        self.stopping.set()
-        self.join()
-        return self.peak
-
-
-def resident(var_dir: Path) -> dict[str, float]:
-    roles = MemorySampler(var_dir).roles()
-    return {role: round(sum(_status_kib(p, "VmRSS") for p in pids) / 1024, 1) for role, pids in roles.items()}
 
 
 # --- the runs -----------------------------------------------------------------------------------
