@@ -14,17 +14,9 @@ import pytest
 from marketplace.models import ModelVersion, UploadPart, UploadSession
 from tests.cli.cli import cli_env, modelbay, start
 from tests.e2e.test_conversion_pipeline import create_listing
-from tests.e2e.test_multipart_upload import hf_folder
+from tests.e2e.test_multipart_upload import PART, hf_folder, small_parts  # noqa: F401 (autouse fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PART = 16 * 1024
-
-
-@pytest.fixture(autouse=True)
-def small_parts(settings):
-    settings.MODELBAY_UPLOAD_MIN_PART_BYTES = 4096
-    settings.MODELBAY_UPLOAD_PART_BYTES = PART
 
 
 def wide_bert(out: Path) -> Path:

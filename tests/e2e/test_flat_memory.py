@@ -12,6 +12,7 @@ milliseconds, read back as zeros, deleted afterwards.
 import hashlib
 import http.client
 import json
+import math
 import subprocess
 import time
 from pathlib import Path
@@ -36,24 +37,33 @@ WORKER_IMPORTS = 200 * 2**20
 
 
 def sparse_onnx(path: Path, weight_bytes: int) -> Path:
-    """A valid ONNX model (y = x) carrying an unused float initializer of `weight_bytes` zeros.
-    The initializer sits in a second `graph` field, which protobuf merges into the first."""
+    """A valid ONNX model (y = x) carrying an unused float initializer of `weight_bytes` zeros."""
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    with path.open("wb") as fh:
+        write_with_sparse_initializer(fh, graph, "unused_weight", [weight_bytes // 4])
+    return path
+
+
+def write_with_sparse_initializer(fh, graph, name: str, dims: list[int]) -> int:
+    """Write a model of `graph` plus a float initializer `name` of `dims` zeros, without holding
+    it: the initializer sits in a second `graph` field, which protobuf merges into the first, and
+    its zeros are a sparse hole. Returns the file offset where the weights start."""
+    weight_bytes = 4 * math.prod(dims)
     head = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    tensor_head = (protowalk.encode_varint(1 << 3) + protowalk.encode_varint(weight_bytes // 4)  # dims
-                   + protowalk.encode_varint(2 << 3) + protowalk.encode_varint(TensorProto.FLOAT)
-                   + protowalk.encode_bytes_field(8, b"unused_weight")
-                   + protowalk.encode_varint(9 << 3 | 2) + protowalk.encode_varint(weight_bytes))  # raw_data
+    tensor_head = b"".join(protowalk.encode_varint(1 << 3) + protowalk.encode_varint(d) for d in dims)
+    tensor_head += (protowalk.encode_varint(2 << 3) + protowalk.encode_varint(TensorProto.FLOAT)
+                    + protowalk.encode_bytes_field(8, name.encode())
+                    + protowalk.encode_varint(9 << 3 | 2) + protowalk.encode_varint(weight_bytes))  # raw_data
     tensor_len = len(tensor_head) + weight_bytes
     initializer_head = protowalk.encode_varint(5 << 3 | 2) + protowalk.encode_varint(tensor_len)
     graph_len = len(initializer_head) + tensor_len
-    with path.open("wb") as fh:
-        fh.write(head + protowalk.encode_varint(7 << 3 | 2) + protowalk.encode_varint(graph_len)
-                 + initializer_head + tensor_head)
-        fh.truncate(fh.tell() + weight_bytes)
-    return path
+    fh.write(head + protowalk.encode_varint(7 << 3 | 2) + protowalk.encode_varint(graph_len)
+             + initializer_head + tensor_head)
+    weights_at = fh.tell()
+    fh.truncate(weights_at + weight_bytes)
+    return weights_at
 
 
 def children(pid: int) -> list[int]:

@@ -20,11 +20,10 @@ import pytest
 from django.utils import timezone
 from onnx import TensorProto, helper
 
-from inference.runtime import protowalk
 from inference.serving.workers import quarantine
 from marketplace.artifacts import artifact_delete, artifact_save
 from marketplace.models import ModelVersion
-from tests.e2e.test_flat_memory import children, peak_rss
+from tests.e2e.test_flat_memory import children, peak_rss, write_with_sparse_initializer
 from tests.factories import published_model
 from tests.inference.serving import body, oip_client, post_infer, subscribe
 
@@ -43,20 +42,8 @@ def embedding_onnx(path: Path) -> Path:
     graph = helper.make_graph([helper.make_node("Gather", ["W", "x"], ["y"], axis=0)], "g",
                               [helper.make_tensor_value_info("x", TensorProto.INT64, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, WIDTH])])
-    head = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    tensor_head = (protowalk.encode_varint(1 << 3) + protowalk.encode_varint(ROWS)  # dims
-                   + protowalk.encode_varint(1 << 3) + protowalk.encode_varint(WIDTH)
-                   + protowalk.encode_varint(2 << 3) + protowalk.encode_varint(TensorProto.FLOAT)
-                   + protowalk.encode_bytes_field(8, b"W")
-                   + protowalk.encode_varint(9 << 3 | 2) + protowalk.encode_varint(WEIGHT_BYTES))  # raw_data
-    tensor_len = len(tensor_head) + WEIGHT_BYTES
-    initializer_head = protowalk.encode_varint(5 << 3 | 2) + protowalk.encode_varint(tensor_len)
-    graph_len = len(initializer_head) + tensor_len
     with path.open("wb") as fh:
-        fh.write(head + protowalk.encode_varint(7 << 3 | 2) + protowalk.encode_varint(graph_len)
-                 + initializer_head + tensor_head)
-        weights_at = fh.tell()
-        fh.truncate(weights_at + WEIGHT_BYTES)
+        weights_at = write_with_sparse_initializer(fh, graph, "W", [ROWS, WIDTH])
         fh.seek(weights_at + MARKED_ROW * WIDTH * 4)
         fh.write(np.ones(WIDTH, dtype=np.float32).tobytes())
     return path
