@@ -54,6 +54,20 @@ def tiny_onnx(weights: list[float] | None = None) -> bytes:
     return model.SerializeToString()
 
 
+def evil_domain_onnx() -> bytes:
+    """A well-formed ONNX whose node lives in an operator domain never loaded (SECURITY.md #7)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Steal", ["x"], ["y"], domain="com.evil")], "evil",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.evil", 1)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
 TINY_SIGNATURE = {
     "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
     "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 2]}],

@@ -6,12 +6,11 @@ import pickle
 import re
 
 import pytest
-from onnx import TensorProto, helper
 from playwright.sync_api import expect
 
 from marketplace.models import Model
 from tests.browser.conftest import log_in, screenshot
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, evil_domain_onnx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,18 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 class Evil:
     def __reduce__(self):
         return (print, ("this must never run",))
-
-
-def evil_domain_onnx() -> bytes:
-    """A well-formed ONNX whose node lives in an operator domain we never load (SECURITY.md #7)."""
-    graph = helper.make_graph(
-        [helper.make_node("Steal", ["x"], ["y"], domain="com.evil")], "evil",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.evil", 1)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from marketplace.models import ModelVersion, UploadPart, UploadSession
 from tests.cli.cli import cli_env, modelbay, start
 from tests.e2e.test_conversion_pipeline import create_listing
 from tests.e2e.test_multipart_upload import PART, hf_folder, small_parts  # noqa: F401 (autouse fixture)
+from tests.factories import evil_domain_onnx
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -88,18 +89,6 @@ def test_a_killed_push_resumes_and_sends_only_the_missing_parts(vendor, live_ser
     assert version.source_format == "hf_zip"
 
 
-def evil_domain_onnx() -> bytes:
-    """A well-formed ONNX whose node lives in an operator domain never loaded (SECURITY.md #7)."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Steal", ["x"], ["y"], domain="com.evil")], "evil",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.evil", 1)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 def test_a_version_the_pipeline_refuses_exits_7_and_a_pickle_exits_5(vendor, start_worker, live_server, tmp_path):
