@@ -134,7 +134,8 @@ def authenticate(header: str, *, ip: str | None = None) -> ApiKey:
     return api_key
 
 
-_resolved: dict[tuple[int, str, str], tuple[float, Model, ModelVersion]] = {}
+# (organization, name, version) -> [expires, model, version, entitlement generation seen with it]
+_resolved: dict[tuple[int, str, str], list] = {}
 
 
 def resolve(*, organization: Organization, name: str, version: str | None = None) -> tuple[Model, ModelVersion]:
@@ -159,8 +160,20 @@ def resolve(*, organization: Organization, name: str, version: str | None = None
         found = versions.filter(status=ModelVersion.Status.READY).order_by("-ready_at", "-created_at").first()
         if found is None:
             raise Conflict(f"{name} has no ready version yet.", code="version_not_ready")
-    _resolved[cache_key] = (time.monotonic() + settings.INFERENCE_RESOLVE_CACHE_SECONDS, model, found)
+    _resolved[cache_key] = [time.monotonic() + settings.INFERENCE_RESOLVE_CACHE_SECONDS, model, found, None]
     return model, found
+
+
+def _resolved_still_current(*, organization: Organization, name: str, version: str | None, generation: int) -> bool:
+    """False when the entitlement generation moved since this process cached the model: a
+    moderation suspension (or a cancelled subscription) bumps it, and must bite on the next call,
+    not when the cache entry expires."""
+    entry = _resolved.get((organization.pk, name, version or ""))
+    if entry is None:
+        return True
+    if entry[3] is None:
+        entry[3] = generation
+    return entry[3] == generation
 
 
 def resolve_cache_clear() -> None:
@@ -190,6 +203,10 @@ def admit(*, api_key: ApiKey, name: str, version: str | None) -> Admission:
     try:  # entitlements are cached in Redis: an outage there is ours, not the buyer's mistake
         model, found = resolve(organization=organization, name=name, version=version)
         generation, rate = _admission_counters(api_key=api_key, organization=organization, model=model)
+        if generation is not None and not _resolved_still_current(
+                organization=organization, name=name, version=version, generation=generation):
+            _resolved.pop((organization.pk, name, version or ""), None)
+            model, found = resolve(organization=organization, name=name, version=version)
         entitlement = require_entitlement(organization=organization, model=model, generation=generation)
     except redis.RedisError:
         raise ServiceUnavailable("Entitlement and rate limit checks are unavailable; retry shortly.") from None

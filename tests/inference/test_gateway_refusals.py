@@ -169,3 +169,16 @@ def test_a_flood_of_refused_keys_on_the_inference_api_is_throttled_with_retry_af
     assert 0 < int(response["Retry-After"]) <= settings.API_KEY_FAILURE_WINDOW_SECONDS
     assert "Too many refused API keys" in response.json()["error"]
     assert UsageEvent.objects.count() == 0
+
+
+def test_a_suspension_bites_on_the_next_call_while_the_model_is_still_cached(entitled, tiny, settings):
+    from core.errors import NotFound
+    from inference.serving import gateway
+    from marketplace.services.moderation import model_suspend
+
+    settings.INFERENCE_RESOLVE_CACHE_SECONDS = 3600  # the process would otherwise trust its cache for an hour
+    for _ in range(2):  # the first call caches the resolution, the second checks it against the generation
+        gateway.admit(api_key=entitled.api_key, name=NAME, version=None)
+    model_suspend(model=tiny, actor=None, reason="The benchmark claims could not be reproduced")
+    with pytest.raises(NotFound):
+        gateway.admit(api_key=entitled.api_key, name=NAME, version=None)
