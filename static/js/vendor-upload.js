@@ -127,11 +127,14 @@
       return queue;
     }
 
-    async function sendPart(current, part) {
+    async function sendPart(current, part, run) {
       const size = current.session.part_size;
       const blob = current.files[part.file].slice(part.number * size, (part.number + 1) * size);
       const body = await blob.arrayBuffer();
       const digest = hex(await crypto.subtle.digest("SHA-256", body));
+      // Pause or Cancel while this part was being read and hashed: it has no request to abort
+      // yet, so it must not start one.
+      if (current.run !== run || current.cancelled) return "aborted";
       const entry = { loaded: 0, xhr: null };
       const key = part.file + ":" + part.number;
       current.inflight.set(key, entry);
@@ -162,7 +165,7 @@
     async function lane(current, run) {
       while (current.queue.length && current.run === run && !current.cancelled) {
         const part = current.queue.shift();
-        const outcome = await sendPart(current, part);
+        const outcome = await sendPart(current, part, run);
         if (outcome === "sent") {
           current.failures = 0;
           current.retryNote = "";
