@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.peers.common import INPUTS, MODEL_NAME, OUTPUT
 from bench.support.load import post, post_call
-from bench.support.stack import ROOT, spawn
+from bench.support.stack import ROOT, answers, spawn
 
 VENVS = ROOT / "bench" / ".venvs"
 PEERS = ("bentoml", "pytriton", "kserve")
@@ -82,13 +82,6 @@ def start_peer(name: str, port: int, model_path: Path, *, gpu: bool) -> subproce
     if name == "pytriton":  # the Python backend stub links the interpreter's libpython3.11.so
         env["LD_LIBRARY_PATH"] = subprocess.check_output(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"], text=True).strip()
-    return spawn(command, name, lambda: _answers(port, ready), env=env)
+    return spawn(command, name, lambda: answers(port, ready), env=env)
 
 
-def _answers(port: int, path: str) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except OSError:
-        return False

@@ -104,16 +104,21 @@ def start_worker(batching: bool, queue: str = "infer.cpu") -> subprocess.Popen:
                  env={"INFERENCE_BATCHING": "true" if batching else "false"})
 
 
+def answers(port: int, path: str) -> bool:
+    """Whether a server on this port answers GET `path` with 200 (its readiness probe)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
 def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict | None = None,
                    cwd: Path = ROOT) -> subprocess.Popen:
     """The web process's serving settings, shared by the platform and the bare server."""
     def up() -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", health_path)
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
+        return answers(port, health_path)
 
     return spawn([str(Path(sys.executable).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}",
                   "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name, up, env=env, cwd=cwd)
