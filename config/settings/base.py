@@ -381,6 +381,9 @@ INFERENCE_PROBATION_RUNS = env.int("INFERENCE_PROBATION_RUNS", default=20)
 # A running mark of this very worker that it is not running is an orphan (Redis was away when the
 # run tried to clear it); it is settled once older than this.
 INFERENCE_ORPHAN_GRACE_SECONDS = env.float("INFERENCE_ORPHAN_GRACE_SECONDS", default=10.0)
+# How often each inference worker beats its heartbeat and sweeps the marks of dead workers; must
+# stay well under the heartbeat's 15 s expiry.
+INFERENCE_SWEEP_SECONDS = env.float("INFERENCE_SWEEP_SECONDS", default=3.0)
 # Async predictions: threads per inference worker taking them (fairly across organizations), how
 # long one waits for running sync calls before taking its turn, and how many one organization
 # may have queued or running at once (429 with Retry-After past it).

@@ -25,6 +25,7 @@ from tests.workers import WorkerProcess, worker_env
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 CHAT = "vendor-co.chat"
 SLOW = "vendor-co.slow"
+ORPHAN_GRACE, SWEEP = 1.0, 0.25  # seconds, for the worker below
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello world"}]
 
 
@@ -37,10 +38,11 @@ def web(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    # A short orphan grace: the worker's own crash watch must never take a long generation it is
-    # running for an orphan (it would end the stream with a 503).
+    # A short orphan grace and a fast sweep: the worker's own crash watch must never take a long
+    # generation it is running for an orphan (it would end the stream with a 503).
     process = WorkerProcess(queues="infer.cpu,default", concurrency=4, name="llm",
-                            env=worker_env(INFERENCE_ORPHAN_GRACE_SECONDS="1"))
+                            env=worker_env(INFERENCE_ORPHAN_GRACE_SECONDS=str(ORPHAN_GRACE),
+                                           INFERENCE_SWEEP_SECONDS=str(SWEEP)))
     yield process
     process.stop()
 
@@ -298,13 +300,12 @@ def test_the_tokens_of_sdk_calls_reach_stripes_two_meters_through_the_stand_in(v
 
 def test_a_generation_longer_than_the_orphan_grace_is_not_ended_by_its_own_workers_crash_watch(
         buyer, slow_model, web, worker):
-    from inference.serving.workers.quarantine import HEARTBEAT_SECONDS
-
     started = time.monotonic()
     chunks = list(sdk(buyer, web).completions.create(model=SLOW, prompt="Once", max_tokens=1900, temperature=0,
                                                      stream=True, stream_options={"include_usage": True}))
     elapsed = time.monotonic() - started
-    # Longer than the grace (1 s) plus one sweep period: at least one sweep saw the mark past its grace.
-    assert elapsed > 1 + HEARTBEAT_SECONDS, f"the generation took {elapsed:.1f}s: too short to prove anything"
+    # Longer than the grace plus two sweep periods: at least one sweep saw the mark past its grace.
+    # (1900 tokens take about 4 s on a fast machine, well past the 1.5 s this needs.)
+    assert elapsed > ORPHAN_GRACE + 2 * SWEEP, f"the generation took {elapsed:.1f}s: too short to prove anything"
     assert chunks[-2].choices[0].finish_reason in ("stop", "length")
     assert chunks[-1].usage.completion_tokens == UsageEvent.objects.get(organization=buyer.organization).output_tokens

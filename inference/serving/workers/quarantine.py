@@ -50,7 +50,6 @@ from marketplace.models import ModelVersion
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 3.0
 HEARTBEAT_TTL_SECONDS = 15
 SUSPECTS_KEY = "infer:suspects"  # version id -> {"since", "incident"}
 PROBATION_KEY = "infer:probation"  # version id -> clean isolated runs since it became suspect
@@ -257,5 +256,5 @@ class Watch:
             log.warning("could not check for runs of dead workers: %s", type(exc).__name__)
 
     def _loop(self) -> None:
-        while not self.stopping.wait(HEARTBEAT_SECONDS):
+        while not self.stopping.wait(settings.INFERENCE_SWEEP_SECONDS):
             self.once()
