@@ -37,13 +37,17 @@ def settled(limit: Limited, actual_scaled: int) -> Limited:
     return replace(limit, after=limit.after - limit.delta + actual_scaled, delta=actual_scaled)
 
 
-def alert_if_crossed(*, organization_id: int, limit: Limited) -> None:
-    # Counters are atomic, so exactly one call crosses each threshold (no query per call).
+def thresholds_crossed(limit: Limited) -> list[int]:
+    """The alert thresholds (percent) this call's counter crossed; usually none. Counters are
+    atomic, so exactly one call crosses each threshold (no query per call)."""
     before = limit.after - limit.delta
-    for pct in THRESHOLDS:
-        mark = limit.limit * pct / 100
-        if before < mark <= limit.after or (pct == 100 and before < limit.limit <= limit.after):
-            notification_raise(
+    return [pct for pct in THRESHOLDS
+            if before < limit.limit * pct / 100 <= limit.after or (pct == 100 and before < limit.limit <= limit.after)]
+
+
+def alert_if_crossed(*, organization_id: int, limit: Limited) -> None:
+    for pct in thresholds_crossed(limit):
+        notification_raise(
                 organization_id=organization_id, kind=limit.kind, subject=limit.subject,
                 period=limit.period, threshold=pct,
                 message=f"Usage reached {pct}% of the {limit.label} for {limit.period}.",

@@ -21,14 +21,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import redis
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization
 from billing import pricing, quota
 from billing.models import Notification, UsageEvent
 from billing.selectors.usage import ledger_amount, ledger_calls, limits_for
-from billing.services.alerts import Limited, alert_if_crossed, notification_raise, settled
+from billing.services.alerts import (
+    Limited,
+    alert_if_crossed,
+    notification_raise,
+    settled,
+    thresholds_crossed,
+)
 from billing.services.ledger import ledger_append
 from core.errors import PaymentRequired, QuotaExceeded, ServiceUnavailable
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
@@ -234,10 +240,16 @@ def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: floa
         plan=reservation.plan, units=units, input_tokens=tokens[0], output_tokens=tokens[1],
         compute_ms=Decimal(str(round(compute_ms, 3))), amount_minor=amount, currency=reservation.plan.currency,
     )
+    limits = [settled(limit, actual_scaled) for limit in reservation.limited]
+    alerts = [limit for limit in limits if thresholds_crossed(limit)]
+    if not alerts and not transaction.get_connection(router.db_for_write(UsageEvent)).in_atomic_block:
+        # The common case on the hot path: one INSERT in autocommit is already atomic, and
+        # skips the BEGIN and COMMIT round trips of a transaction around it.
+        return ledger_append(event)
     # The event and the alerts it triggers, together; and a savepoint when the caller is in a
     # transaction, so a duplicate request id (IntegrityError) does not abort the caller's.
     with transaction.atomic():
         ledger_append(event)
-        for limit in reservation.limited:
-            alert_if_crossed(organization_id=reservation.organization_id, limit=settled(limit, actual_scaled))
+        for limit in alerts:
+            alert_if_crossed(organization_id=reservation.organization_id, limit=limit)
     return event

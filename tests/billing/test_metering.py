@@ -104,3 +104,30 @@ def test_per_key_quota_refuses_with_429(buyer, tiny):
     reserve(buyer, tiny, entitlement, "one")
     with pytest.raises(QuotaExceeded):
         reserve(buyer, tiny, entitlement, "two")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_ledger_takes_one_insert_and_still_records_once_with_its_alerts(
+        buyer, tiny, monkeypatch):
+    # The hot path (no transaction open, no threshold crossed) records with a bare INSERT; a
+    # retried commit and a call that crosses an alert threshold must behave as inside one.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    entitlement = subscribe(buyer, tiny, "payg")  # 2 minor a call
+    usage_limit_set(organization=buyer.organization, spend_cap_minor=10)
+    version = ModelVersion.objects.get(model=tiny)
+    assert not connection.in_atomic_block
+    first = reserve(buyer, tiny, entitlement, "r0")
+    commits = []
+    monkeypatch.setattr(connection, "commit", lambda real=connection.commit: commits.append(1) or real())
+    with CaptureQueriesContext(connection) as queries:
+        event = usage_commit(reservation=first, version=version, compute_ms=1)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"] and commits == []
+    monkeypatch.undo()
+    assert usage_commit(reservation=first, version=version, compute_ms=1).pk == event.pk
+    for i in range(1, 5):
+        usage_commit(reservation=reserve(buyer, tiny, entitlement, f"r{i}"), version=version, compute_ms=1)
+    alerts = Notification.objects.filter(organization=buyer.organization, kind="spend_cap")
+    assert sorted(a.threshold for a in alerts) == [80, 100]
+    assert UsageEvent.objects.filter(organization=buyer.organization).count() == 5
