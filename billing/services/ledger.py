@@ -5,13 +5,16 @@ machinery and compiling the INSERT each time: 0.55 -> 0.42 ms per row on SQLite,
 statement is compiled once per database alias and only the values are prepared per call, with
 the same field conversions the ORM applies. A duplicate request id
 raises IntegrityError exactly like `save()`.
+
+`ledger_append_alone` is the hot path's variant, outside any transaction: the INSERT is its own
+health check, so the request does not spend a round trip on Django's `SELECT 1` first.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from django.db import connections, router
+from django.db import InterfaceError, OperationalError, connections, router
 
 from billing.models import UsageEvent
 
@@ -40,3 +43,23 @@ def ledger_append(event: UsageEvent) -> UsageEvent:
     event._state.adding = False
     event._state.db = alias
     return event
+
+
+def ledger_append_alone(event: UsageEvent) -> UsageEvent:
+    """`ledger_append` as a request's first database statement, outside any transaction.
+
+    With CONN_HEALTH_CHECKS, Django would first send `SELECT 1` on a persistent connection: a
+    whole round trip, about 0.4 ms on an otherwise idle machine, on every inference call. Here
+    the INSERT is the check instead: if the connection turns out dead (the database restarted
+    since the last request), it is reopened and the INSERT sent again. Sending it twice is
+    safe: the request id is unique, so if the first one landed after all, the second raises
+    IntegrityError, which the caller reads as "already recorded"."""
+    connection = connections[router.db_for_write(UsageEvent)]
+    if connection.in_atomic_block or connection.health_check_done:
+        return ledger_append(event)
+    connection.health_check_done = True
+    try:
+        return ledger_append(event)
+    except (InterfaceError, OperationalError):
+        connection.close()
+        return ledger_append(event)

@@ -35,7 +35,7 @@ from billing.services.alerts import (
     settled,
     thresholds_crossed,
 )
-from billing.services.ledger import ledger_append
+from billing.services.ledger import ledger_append, ledger_append_alone
 from core.errors import PaymentRequired, QuotaExceeded, ServiceUnavailable
 from marketplace.models import Entitlement, Model, ModelVersion, Plan
 
@@ -245,7 +245,7 @@ def _record(*, reservation: Reservation, version: ModelVersion, compute_ms: floa
     if not alerts and not transaction.get_connection(router.db_for_write(UsageEvent)).in_atomic_block:
         # The common case on the hot path: one INSERT in autocommit is already atomic, and
         # skips the BEGIN and COMMIT round trips of a transaction around it.
-        return ledger_append(event)
+        return ledger_append_alone(event)
     # The event and the alerts it triggers, together; and a savepoint when the caller is in a
     # transaction, so a duplicate request id (IntegrityError) does not abort the caller's.
     with transaction.atomic():

@@ -131,3 +131,40 @@ def test_outside_a_transaction_the_ledger_takes_one_insert_and_still_records_onc
     alerts = Notification.objects.filter(organization=buyer.organization, kind="spend_cap")
     assert sorted(a.threshold for a in alerts) == [80, 100]
     assert UsageEvent.objects.filter(organization=buyer.organization).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ledger_insert_is_its_own_health_check_and_survives_a_database_restart(buyer, tiny, monkeypatch):
+    # A new request on a persistent connection: Django would send SELECT 1 before the INSERT.
+    # The hot path sends the INSERT alone, and when the server dropped the connection since
+    # (as after a database restart) it reconnects and records the call once.
+    from django.db import close_old_connections, connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a server connection needs PostgreSQL")
+    entitlement = subscribe(buyer, tiny, "payg")
+    version = ModelVersion.objects.get(model=tiny)
+    reservation = reserve(buyer, tiny, entitlement, "healthy")
+    ended = reserve(buyer, tiny, entitlement, "after-restart")
+    connection.close()  # reopened as in production: persistent, health-checked per request
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.ensure_connection()
+    checks = []  # Django's health check runs SELECT 1 on the raw connection, unseen by CaptureQueries
+    monkeypatch.setattr(connection, "is_usable", lambda real=connection.is_usable: checks.append(1) or real())
+    close_old_connections()  # what the next request starts with
+    with CaptureQueriesContext(connection) as queries:
+        usage_commit(reservation=reservation, version=version, compute_ms=1)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"] and checks == []
+
+    import psycopg
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    with psycopg.connect(host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
+                         password=database["PASSWORD"] or None, dbname=database["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (connection.connection.info.backend_pid,))
+    close_old_connections()
+    event = usage_commit(reservation=ended, version=version, compute_ms=1)
+    assert UsageEvent.objects.filter(request_id="after-restart").get().pk == event.pk
