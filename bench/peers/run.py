@@ -18,7 +18,9 @@ noisy: only same-round ratios mean much). The load generator is this process, un
 same cores. --gpu: the version on the `infer.gpu` lane, a worker consuming `infer.gpu`, and the
 CUDA execution provider for everyone when onnxruntime has it (else it says so and runs on CPU);
 on a GPU host, install onnxruntime-gpu into .venv and each bench/.venvs/<peer> first.
-Results: bench/results/peers.json (peers-gpu.json) and peers.png.
+Results: bench/results/peers.json (peers-gpu.json) and peers.png; with DATABASE_URL pointing at
+PostgreSQL (a database of its own: the bench migrates it and adds its organizations), Modelbay's
+ledger writes there and the results are peers-postgresql.json and .png.
 """
 
 from __future__ import annotations
@@ -159,11 +161,23 @@ def report(runs: list[dict], names: list[str], levels: list[int], *, gpu: bool) 
             cpus = [r["cpu_ms_per_request"] for r in runs if r["concurrency"] == c and r["server"] == name]
             print(f"  c={c:<3} {name:9} " + "  ".join(f"{k} {statistics.median(x[k] for x in cpus):.2f}"
                                                      for k in cpus[0]))
-    stem = "peers-gpu" if gpu else "peers"
+    database = _database()
+    print(f"\nModelbay's database: {database} (DATABASE_URL; unset: the embedded default, SQLite)")
+    stem = "peers" + ("-gpu" if gpu else "") + ("-postgresql" if database == "postgresql" else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(
-        {"cores": os.cpu_count(), "gpu": gpu, "load_average": os.getloadavg(), "runs": runs, "table": rows}, indent=1))
+        {"cores": os.cpu_count(), "gpu": gpu, "database": database, "load_average": os.getloadavg(), "runs": runs,
+         "table": rows}, indent=1))
     plot(rows, names, levels, RESULTS / f"{stem}.png")
+
+
+def _database() -> str:
+    """The vendor of the database Modelbay's ledger wrote to: on PostgreSQL each call's usage
+    INSERT is a round trip to another process, on the embedded SQLite a write in the web process."""
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"] if settings.configured else ""
+    return engine.rsplit(".", 1)[-1].replace("sqlite3", "sqlite") or "none"
 
 
 def plot(rows: list[dict], names: list[str], levels: list[int], path: Path) -> None:
