@@ -48,10 +48,10 @@ def thresholds_crossed(limit: Limited) -> list[int]:
 def alert_if_crossed(*, organization_id: int, limit: Limited) -> None:
     for pct in thresholds_crossed(limit):
         notification_raise(
-                organization_id=organization_id, kind=limit.kind, subject=limit.subject,
-                period=limit.period, threshold=pct,
-                message=f"Usage reached {pct}% of the {limit.label} for {limit.period}.",
-            )
+            organization_id=organization_id, kind=limit.kind, subject=limit.subject,
+            period=limit.period, threshold=pct,
+            message=f"Usage reached {pct}% of the {limit.label} for {limit.period}.",
+        )
 
 
 def notification_raise(
