@@ -165,9 +165,9 @@ class SessionPool:
         started = time.perf_counter()
         try:
             loaded = loader(key)
-            plain = isinstance(loaded, bytes | bytearray | str | os.PathLike)  # a Path is a context manager too
-            opened = nullcontext(loaded) if plain or not isinstance(loaded, AbstractContextManager) else loaded
-            with opened as source:
+            # A path is used as it is, though pathlib.Path still passes for a context manager.
+            manager = isinstance(loaded, AbstractContextManager) and not isinstance(loaded, os.PathLike)
+            with loaded if manager else nullcontext(loaded) as source:
                 if isinstance(source, bytes | bytearray):
                     size = len(source)
                     session = ort.InferenceSession(bytes(source), self.session_options(),

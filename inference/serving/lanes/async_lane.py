@@ -22,12 +22,12 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 
 import redis
 
 from core.redis import get_redis
+from inference.serving.lanes import replies
 
 log = logging.getLogger(__name__)
 DOORBELL_LENGTH = 64
@@ -154,7 +154,7 @@ class Taker:
         return None
 
 
-class AsyncConsumer:
+class AsyncConsumer(replies.ConsumerThreads):
     """`threads` threads taking async predictions for the worker, each waiting its turn behind
     the sync calls running in this process (`turn`), so a backlog of queued work does not hold
     up buyers who are waiting on an open connection."""
@@ -164,19 +164,7 @@ class AsyncConsumer:
         self.serve = serve
         self.turn = turn
         self.client_factory = client_factory
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._consume, name=f"async-{i}", daemon=True)
-                        for i in range(threads)]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        super().__init__(count=threads, name="async")
 
     def _consume(self) -> None:
         taker = Taker(self.client_factory(), self.hardware_classes)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 
 from inference.serving.lanes import replies
@@ -59,7 +58,7 @@ def lanes_for_queues(queues: list[str]) -> list[str]:
     return [lane_key(q.removeprefix(QUEUE_PREFIX)) for q in queues if q.startswith(QUEUE_PREFIX)]
 
 
-class LaneConsumer:
+class LaneConsumer(replies.ConsumerThreads):
     """`threads` threads, each popping one request at a time from `lanes` and serving it.
 
     Concurrent requests for one version meet in the worker's dynamic batcher, exactly as Celery
@@ -69,22 +68,12 @@ class LaneConsumer:
     def __init__(self, *, lanes: list[str], threads: int, serve) -> None:
         self.lanes = lanes
         self.serve = serve
-        self.threads = [threading.Thread(target=self._consume, name=f"lane-{i}", daemon=True)
-                        for i in range(threads)]
-        self.stopping = threading.Event()
         self.expired = 0  # requests whose caller had given up before a thread got to them
+        super().__init__(count=threads, name="lane")
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        super().start()
         log.info("serving %s with %s lane threads", ", ".join(self.lanes), len(self.threads))
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop popping; requests already popped finish and are answered."""
-        self.stopping.set()
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _consume(self) -> None:
         for raw in replies.lane_messages(self.lanes, self.stopping, name="sync"):

@@ -7,6 +7,7 @@ the payload never lands anywhere durable.
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import redis
@@ -62,3 +63,27 @@ def lane_messages(lanes: list[str], stopping: threading.Event, *, name: str) -> 
         backoff = 0.1
         if popped is not None:
             yield popped[1]
+
+
+class ConsumerThreads:
+    """`count` daemon threads running `self._consume` until `stopping` is set: the sync and async
+    lanes' consumers. `stop` gives every thread one shared deadline; a request a thread already
+    took finishes and is answered."""
+
+    def __init__(self, *, count: int, name: str) -> None:
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._consume, name=f"{name}-{i}", daemon=True)
+                        for i in range(count)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _consume(self) -> None:
+        raise NotImplementedError

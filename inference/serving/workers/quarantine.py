@@ -148,7 +148,8 @@ def version_crash_record(*, version_id: int, evidence: str) -> bool:
 
 # ---------------------------------------------------------------- the sweep
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -160,7 +161,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _worker_alive(host: str, pid: int) -> bool:
     if host == socket.gethostname():
-        return _pid_alive(pid)
+        return pid_alive(pid)
     return bool(get_redis().exists(alive_key(host, pid)))
 
 

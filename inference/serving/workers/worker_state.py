@@ -27,6 +27,7 @@ from inference.runtime.batching import DynamicBatcher
 from inference.runtime.external_weights import ModelFile, externalize
 from inference.runtime.sessions import SessionKey, SessionPool, threads_per_session
 from inference.serving.workers.isolation import Isolation
+from inference.serving.workers.quarantine import pid_alive
 
 
 class Turns:
@@ -115,20 +116,10 @@ def sweep_orphaned_models() -> int:
     swept = 0
     for folder in Path(tempfile.gettempdir()).glob(f"{MODEL_DIR_PREFIX}*-*-*"):
         pid = folder.name.removeprefix(MODEL_DIR_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             swept += 1
     return swept
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 @contextmanager
