@@ -83,19 +83,10 @@ def _run_stage(claim: claims.Claim, work: Path) -> bool:
             for name in outcome.saved:
                 artifact_delete(organization=organization, name=name)
         return False
+    if claim.stage == claims.STAGES[-1]:  # ready: the intermediate bundle is no longer referenced
+        names = [version.pipeline_state.get(key, "") for key in claims.INTERMEDIATE_STATE]
+        _delete_unreferenced(version.model.organization, names)
     return True
-
-
-def _finish(version_id: int) -> None:
-    """Drop the intermediate conversion bundle once the version is ready."""
-    version = ModelVersion.objects.select_related("model__organization").filter(pk=version_id).first()
-    if version is None or version.status != ModelVersion.Status.READY:
-        return
-    bundle = version.pipeline_state.get("converted_bundle")
-    if bundle:
-        state = {k: v for k, v in version.pipeline_state.items() if k != "converted_bundle"}
-        ModelVersion.objects.filter(pk=version_id).update(pipeline_state=state)
-        _delete_unreferenced(version.model.organization, [bundle])
 
 
 def _safe_details(details: dict) -> dict:
@@ -122,7 +113,6 @@ def process_version(version_id: int) -> None:
                 time.sleep(min(busy.wait, 5.0))
                 continue
             if claim is None:
-                _finish(version_id)
                 return
             logger.info("version %s: %s (attempt %s)", version_id, claim.stage, claim.attempt)
             if not _run_stage(claim, work):

@@ -121,7 +121,7 @@ def version_delete(*, version: ModelVersion) -> None:
     if version.status == ModelVersion.Status.READY:
         raise Conflict("Ready versions are immutable and cannot be deleted; upload a new version instead.")
     names = [version.source_artifact, version.example_inputs_artifact, version.onnx_artifact,
-             version.int8_artifact, version.int4_artifact,
+             version.int8_artifact, version.int4_artifact, version.tokenizer_artifact,
              version.pipeline_state.get("converted_bundle", "")]  # fmt: skip
     organization = version.model.organization
     version.delete()
@@ -156,5 +156,6 @@ def _delete_unreferenced(organization, names: list[str]) -> None:
 
 def _references(name: str) -> Q:
     return (Q(source_artifact=name) | Q(example_inputs_artifact=name) | Q(onnx_artifact=name)
-            | Q(int8_artifact=name) | Q(int4_artifact=name) | Q(pipeline_state__converted_bundle=name))  # fmt: skip
+            | Q(int8_artifact=name) | Q(int4_artifact=name) | Q(tokenizer_artifact=name)
+            | Q(pipeline_state__converted_bundle=name))  # fmt: skip
 

@@ -77,8 +77,13 @@ def test_vendor_uploads_minilm_and_watches_it_reach_ready(vendor, start_worker, 
         weights_sample = fh.read(64)
     for name in (version.source_artifact, version.onnx_artifact):
         assert weights_sample not in (Path(settings.MEDIA_ROOT) / name).read_bytes()
-    # intermediate conversion bundle is gone once ready
+    # intermediate conversion bundle is gone once ready: unreferenced, and its file deleted
     assert "converted_bundle" not in version.pipeline_state
+    referenced = {version.source_artifact, version.onnx_artifact, version.int8_artifact, version.tokenizer_artifact}
+    stored = Path(settings.MEDIA_ROOT) / version.source_artifact
+    assert {f"{stored.parent.name}/{f.name}" for f in stored.parent.iterdir()} == {
+        name.removeprefix("artifacts/") for name in referenced
+    }
     # the tokenizer.json shipped in the zip is attached, so the model takes text
     assert version.tokenizer_artifact
     tokens = vendor.client.post("/api/v1/tokenize", {"model": version.model.full_name, "text": "Hello world"},

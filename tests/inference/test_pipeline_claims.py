@@ -87,3 +87,24 @@ def test_beat_requeues_only_versions_nobody_advanced(version, settings):
         assert redis.llen("convert") == before + 1  # one message, on the convert queue
     finally:
         redis.delete("convert")  # no worker in this test; leave nothing for later ones
+
+
+def test_the_update_that_makes_a_version_ready_drops_its_intermediate_bundle(version):
+    # One UPDATE: a reader never sees a ready version still pointing at the conversion bundle.
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status="benchmarking", pipeline_state={"scanned": {"format": "onnx"}, "converted_bundle": "artifacts/1/b"})
+    claim = claims.claim_next(version_id=version.pk)
+    assert claim.stage == "benchmarking"
+    assert claims.complete(claim, detail={}, fields={}, state={"benchmarked": True})
+    version.refresh_from_db()
+    assert version.status == "ready" and version.ready_at is not None
+    assert version.pipeline_state == {"scanned": {"format": "onnx"}, "benchmarked": True}
+
+
+def test_an_earlier_stage_keeps_the_bundle_a_later_stage_may_need(version):
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status="validating", pipeline_state={"converted_bundle": "artifacts/1/b"})
+    claim = claims.claim_next(version_id=version.pk)
+    assert claims.complete(claim, detail={}, fields={})
+    version.refresh_from_db()
+    assert version.status == "optimizing" and version.pipeline_state == {"converted_bundle": "artifacts/1/b"}
