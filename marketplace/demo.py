@@ -1,9 +1,13 @@
-"""The demo listing that `make run` serves: a small MLP from Acme AI that the buyer (Globex) is
-subscribed to. The model goes through the real upload and conversion pipeline like any other."""
+"""The demo listings that `make run` serves, both from Acme AI, the buyer (Globex) subscribed to
+each: a small MLP on /v2, and a tiny random-weight chat model on the OpenAI-compatible /v1. Both
+go through the real upload and conversion pipeline like any other model."""
 
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from accounts.models import Organization, User
@@ -16,6 +20,8 @@ from marketplace.services.versions import version_upload
 
 DEMO_MODEL_SLUG = "tiny-mlp"
 DEMO_INPUT = {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1.0, 2.0, 3.0, 4.0]}
+DEMO_CHAT_SLUG = "tiny-chat"
+DEMO_CHAT_BUILD_SECONDS = 300
 
 
 def demo_onnx() -> bytes:
@@ -70,15 +76,55 @@ def demo_listing_finish(*, model: Model, vendor_user: User, buyer: Organization,
     """Once the pipeline made the version ready: publish and subscribe the buyer to the paid plan.
     `while_waiting` runs between polls (the run command supervises its processes there)."""
     deadline = time.monotonic() + wait_seconds
-    while not ModelVersion.objects.filter(model=model, status=ModelVersion.Status.READY).exists():
-        if time.monotonic() > deadline or ModelVersion.objects.filter(model=model, status="failed").exists():
+    while _version_state(model) != "ready":
+        if time.monotonic() > deadline or _version_state(model) == "failed":
             return False
         while_waiting()
         time.sleep(0.5)
+    _publish_and_subscribe(model=model, vendor_user=vendor_user, buyer=buyer, buyer_user=buyer_user)
+    return True
+
+
+def _version_state(model: Model) -> str:
+    """"ready" once a version is, "failed" once every version failed, else "converting"."""
+    statuses = set(ModelVersion.objects.filter(model=model).values_list("status", flat=True))
+    if ModelVersion.Status.READY in statuses:
+        return "ready"
+    return "failed" if statuses == {ModelVersion.Status.FAILED} else "converting"
+
+
+def _publish_and_subscribe(*, model: Model, vendor_user: User, buyer: Organization, buyer_user: User) -> None:
+    """Publishes a ready demo listing and subscribes the buyer to its pay-as-you-go plan (idempotent)."""
     if model.status != Model.Status.PUBLISHED:
         model_publish(model=model, actor=vendor_user)
     if not Entitlement.objects.filter(organization=buyer, model=model, status="active").exists():
         plan = Plan.objects.get(model=model, kind="payg")
         entitlement_subscribe(organization=buyer, user=buyer_user, model=model, plan_id=plan.pk,
                               declared_use="commercial", territory="US")
-    return True
+
+
+def demo_chat_upload(*, vendor: Organization, vendor_user: User) -> Model:
+    """Creates the chat listing (priced per token) and uploads version 1.0.0: a 2-layer Llama with
+    random weights and a tokenizer trained here, so its replies are meaningless text; it is there to
+    show the OpenAI-compatible API, streaming and per-token billing (idempotent)."""
+    model = Model.objects.filter(organization=vendor, slug=DEMO_CHAT_SLUG).first()
+    if model is None:
+        model = model_create(organization=vendor, slug=DEMO_CHAT_SLUG, name="Tiny Chat", task="text-generation",
+                             tags=["demo", "llm"],
+                             description="A 2-layer Llama with random weights: its replies are meaningless text. "
+                                         "It shows the OpenAI-compatible chat API, streaming and per-token "
+                                         "billing.")  # fmt: skip
+    if not License.objects.filter(model=model).exists():
+        license_set(model=model, actor=vendor_user, kind="spdx", identifier="Apache-2.0", commercial_use=True,
+                    weight_download=True)
+    if not Plan.objects.filter(model=model).exists():
+        plan_create(model=model, actor=vendor_user, name="Pay per token", kind="payg", unit="1m_tokens",
+                    input_price_per_million_minor=Decimal("50"), output_price_per_million_minor=Decimal("150"))
+    if not ModelVersion.objects.filter(model=model).exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "tiny-chat.zip"
+            # Its own process: building the weights needs torch, which the run process never imports.
+            subprocess.run([sys.executable, "-m", "marketplace.demo_lm", "llama", str(path)], check=True,
+                           capture_output=True, timeout=DEMO_CHAT_BUILD_SECONDS)  # fmt: skip
+            version_upload(model=model, upload=path, filename=path.name, version="1.0.0")
+    return model

@@ -190,6 +190,31 @@ def test_run_command_brings_up_the_embedded_stack_and_its_printed_curl_works(sta
     assert re.fullmatch(r"whsec_[0-9a-f]{48}", secret)
 
 
+def test_the_demo_chat_model_becomes_ready_and_the_printed_calls_stream_a_per_token_billed_answer(stack):
+    import openai
+
+    stack.wait_for_output("Try the chat model", timeout=300)
+    # The printed curl streams server-sent events, as pasted.
+    curl = re.search(r"^\s*(curl -s -N .+)$", stack.log(), re.MULTILINE).group(1)
+    result = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=60)
+    events = [line.removeprefix("data: ") for line in result.stdout.splitlines() if line.startswith("data: ")]
+    assert events and events[-1] == "[DONE]", (result.stdout, result.stderr)
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert {c["model"] for c in chunks} == {"acme-ai.tiny-chat"}
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop")
+    # The printed SDK line works as written; the receipt counts prompt and completion tokens.
+    base, key = re.search(r'openai\.OpenAI\(base_url="([^"]+)", api_key="([^"]+)"\)', stack.log()).groups()
+    client = openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=60)
+    assert "acme-ai.tiny-chat" in {m.id for m in client.models.list()}
+    raw = client.chat.completions.with_raw_response.create(
+        model="acme-ai.tiny-chat", messages=[{"role": "user", "content": "Hello"}], max_tokens=4)
+    reply = raw.parse()
+    assert reply.usage.completion_tokens >= 1
+    assert raw.headers["x-modelbay-units"] == str(reply.usage.prompt_tokens + reply.usage.completion_tokens)
+    assert raw.headers["x-modelbay-cost"].endswith(" USD")
+
+
 def test_the_stack_runs_with_debug_off_and_still_serves_pages_and_static_files(stack):
     with urllib.request.urlopen(f"{stack.base}/catalog/", timeout=10) as response:
         assert response.status == 200 and "text/html" in response.headers["Content-Type"]

@@ -1,7 +1,8 @@
 """`make run`: the whole platform on one machine — embedded Redis (unless REDIS_URL is set),
-migrations, demo data, web, Celery workers and beat — kept running by core.supervisor: a child
-that dies is restarted with backoff, /readyz names what is down meanwhile, and Ctrl-C or SIGTERM
-at any moment (a migration, the wait for the demo model) stops every child."""
+migrations, demo data (an MLP on /v2, then a chat model on /v1), web, Celery workers and beat —
+kept running by core.supervisor: a child that dies is restarted with backoff, /readyz names what
+is down meanwhile, and Ctrl-C or SIGTERM at any moment (a migration, the wait for a demo model)
+stops every child."""
 
 import json
 import os
@@ -98,6 +99,8 @@ class Command(BaseCommand):
         if demo:
             demo["listing"] = self._demo_listing(supervisor)
         self._banner(base, demo)
+        if demo:
+            self._demo_chat(supervisor, base, demo["api_keys"]["buyer"])
 
     def _start_redis(self, supervisor: Supervisor) -> None:
         socket_path = settings.EMBEDDED_REDIS_SOCKET
@@ -118,6 +121,34 @@ class Command(BaseCommand):
         out = StringIO()
         call_command("seed_demo_marketplace", wait=180, json=True, stdout=out, tick=supervisor.tick)
         return json.loads(out.getvalue())
+
+    def _demo_chat(self, supervisor: Supervisor, base: str, buyer_key: str) -> None:
+        """The demo chat model is built and converted after the banner, while the stack already
+        serves; a second block says how to call it once it is ready."""
+        self._say("Building and converting the demo chat model (usually under a minute; everything above works "
+                  "meanwhile) ...")
+        out = StringIO()
+        try:
+            call_command("seed_demo_marketplace", chat=True, wait=600, json=True, stdout=out, tick=supervisor.tick)
+        except subprocess.SubprocessError as exc:
+            reason = (getattr(exc, "stderr", b"") or b"").decode(errors="replace").strip().splitlines()[-1:]
+            self._say(f"The demo chat model could not be built ({' '.join(reason) or exc}); the rest runs on.")
+            return
+        listing = json.loads(out.getvalue())
+        if not listing["ready"]:
+            self._say(f"The demo chat model {listing['model']} did not become ready; its pipeline is on the "
+                      f"vendor portal ({base}/vendor/).")
+            return
+        body = json.dumps(listing["example_request"], separators=(",", ":"))
+        self._say("\n".join([
+            "",
+            f"Try the chat model: the buyer calls {listing['model']} on the OpenAI-compatible API, billed per "
+            "token (random weights: the reply is meaningless text)",
+            f"  curl -s -N -H 'Authorization: Bearer {buyer_key}' -H 'Content-Type: application/json' "
+            f"-d '{body}' {base}/v1/chat/completions",
+            f"  or: openai.OpenAI(base_url=\"{base}/v1\", api_key=\"{buyer_key}\")",
+            "",
+        ]))
 
     def _check_port_free(self, host: str, port: int) -> None:
         with socket.socket() as probe:
