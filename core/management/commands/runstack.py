@@ -125,8 +125,8 @@ class Command(BaseCommand):
     def _demo_chat(self, supervisor: Supervisor, base: str, buyer_key: str) -> None:
         """The demo chat model is built and converted after the banner, while the stack already
         serves; a second block says how to call it once it is ready."""
-        self._say("Building and converting the demo chat model (usually under a minute; everything above works "
-                  "meanwhile) ...")
+        self._say("Getting the demo chat model ready (the first run builds and converts it, usually in under a "
+                  "minute; everything above works meanwhile) ...")
         out = StringIO()
         try:
             call_command("seed_demo_marketplace", chat=True, wait=600, json=True, stdout=out, tick=supervisor.tick)
