@@ -238,6 +238,23 @@ def test_a_killed_inference_worker_is_restarted_and_the_printed_curl_works_again
     stack.wait_for_readyz(200)
 
 
+def test_a_killed_web_server_is_restarted_with_its_workers_and_the_printed_curl_works_again(stack):
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+    gunicorns = [pid for pid, cmdline in processes_of(stack.var_dir).items() if "gunicorn" in cmdline]
+    master = next(pid for pid in gunicorns if parent(pid) == stack.process.pid)
+    since = len(stack.log())
+    os.kill(master, signal.SIGKILL)  # its workers are orphaned, still holding the port
+    stack.wait_for_output("web exited with signal 9; restarting in", since=since)
+    assert "HTTP/1.1 200" in stack.wait_for_curl_to_work()
+    stack.wait_for_output("web is back", since=since)
+    stack.wait_for_readyz(200)
+    now = [pid for pid, cmdline in processes_of(stack.var_dir).items() if "gunicorn" in cmdline]
+    assert not set(now) & set(gunicorns), "the killed master's workers were stopped, not left behind"
+    assert len(now) == 3  # a new master and its two workers
+
+
 def test_a_killed_embedded_redis_is_restarted_on_its_socket_and_the_printed_curl_works_again(stack):
     socket_path = stack.var_dir / "redis.sock"
     since = len(stack.log())
