@@ -215,6 +215,34 @@ def test_the_demo_chat_model_becomes_ready_and_the_printed_calls_stream_a_per_to
     assert raw.headers["x-modelbay-cost"].endswith(" USD")
 
 
+def test_the_printed_playground_address_chats_with_the_demo_model_in_chromium(stack):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS
+
+    stack.wait_for_output("Try the chat model", timeout=300)
+    log = stack.log()
+    playground = re.search(r"signed in as the buyer: (\S+)", log).group(1)
+    password = re.search(r"logins \(password: (\S+)\)", log).group(1)
+    buyer = re.search(r"^\s+buyer\s+(\S+@\S+)$", log, re.MULTILINE).group(1)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(playground)  # signed out: the login form, which comes back here
+            page.get_by_label("Email").fill(buyer)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("heading", level=1)).to_have_text("Playground: Tiny Chat")
+            page.get_by_label("Message").fill("Hello")
+            page.get_by_role("button", name="Send").click()
+            expect(page.get_by_test_id("chat-usage")).to_contain_text("completion tokens", timeout=60_000)
+            assert page.get_by_test_id("assistant-bubble").last.locator(".text").text_content()
+        finally:
+            browser.close()
+
+
 def test_the_stack_runs_with_debug_off_and_still_serves_pages_and_static_files(stack):
     with urllib.request.urlopen(f"{stack.base}/catalog/", timeout=10) as response:
         assert response.status == 200 and "text/html" in response.headers["Content-Type"]

@@ -18,6 +18,7 @@ from io import StringIO
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from core import embedded_redis
 from core.redis import get_redis
@@ -140,6 +141,8 @@ class Command(BaseCommand):
                       f"vendor portal ({base}/vendor/).")
             return
         body = json.dumps(listing["example_request"], separators=(",", ":"))
+        vendor, _, slug = listing["model"].partition(".")
+        playground = reverse("console:playground", kwargs={"vendor": vendor, "slug": slug})
         self._say("\n".join([
             "",
             f"Try the chat model: the buyer calls {listing['model']} on the OpenAI-compatible API, billed per "
@@ -147,6 +150,7 @@ class Command(BaseCommand):
             f"  curl -s -N -H 'Authorization: Bearer {buyer_key}' -H 'Content-Type: application/json' "
             f"-d '{body}' {base}/v1/chat/completions",
             f"  or: openai.OpenAI(base_url=\"{base}/v1\", api_key=\"{buyer_key}\")",
+            f"  or in the browser, signed in as the buyer: {base}{playground}",
             "",
         ]))
 
