@@ -76,8 +76,8 @@ def demo_listing_finish(*, model: Model, vendor_user: User, buyer: Organization,
     """Once the pipeline made the version ready: publish and subscribe the buyer to the paid plan.
     `while_waiting` runs between polls (the run command supervises its processes there)."""
     deadline = time.monotonic() + wait_seconds
-    while _version_state(model) != "ready":
-        if time.monotonic() > deadline or _version_state(model) == "failed":
+    while (state := _version_state(model)) != "ready":
+        if state == "failed" or time.monotonic() > deadline:
             return False
         while_waiting()
         time.sleep(0.5)

@@ -117,11 +117,9 @@ def answers(port: int, path: str) -> bool:
 def start_gunicorn(app: str, port: int, name: str, health_path: str, env: dict | None = None,
                    cwd: Path = ROOT) -> subprocess.Popen:
     """The web process's serving settings, shared by the platform and the bare server."""
-    def up() -> bool:
-        return answers(port, health_path)
-
     return spawn([str(Path(sys.executable).parent / "gunicorn"), app, "-b", f"127.0.0.1:{port}",
-                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name, up, env=env, cwd=cwd)
+                  "-k", "gthread", "-w", "1", "--threads", "32", "--log-level", "warning"], name,
+                 lambda: answers(port, health_path), env=env, cwd=cwd)
 
 
 def start_web(port: int, checkout: Path = ROOT, name: str = "web") -> subprocess.Popen:

@@ -116,13 +116,10 @@ def complete(claim: Claim, *, detail: dict, fields: dict, skipped: bool = False,
     next_status = STAGES[following] if following < len(STAGES) else S.READY
     stages = _finished(version.stages, claim.stage, "skipped" if skipped else "done", now, detail)
     stages[claim.stage]["attempt"] = claim.attempt  # > 1: redone after a worker was lost
-    extra: dict[str, Any] = {}
-    pipeline_state = {**version.pipeline_state, **(state or {})}
+    extra: dict[str, Any] = {"pipeline_state": {**version.pipeline_state, **(state or {})}}
     if next_status == S.READY:
         extra["ready_at"] = now
-        pipeline_state = {k: v for k, v in pipeline_state.items() if k not in INTERMEDIATE_STATE}
-    if pipeline_state != version.pipeline_state:
-        extra["pipeline_state"] = pipeline_state
+        extra["pipeline_state"] = {k: v for k, v in extra["pipeline_state"].items() if k not in INTERMEDIATE_STATE}
     return bool(ModelVersion.objects.filter(pk=claim.version_id, status=claim.stage, claim_token=claim.token).update(
         status=next_status, claim_token="", claimed_at=None, attempts=0, stages=stages, updated_at=now,
         **fields, **extra,

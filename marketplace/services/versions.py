@@ -27,6 +27,11 @@ from marketplace.models import Model, ModelVersion
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 STAGES = [s.value for s in ModelVersion.PIPELINE[1:-1]]  # scanning .. benchmarking
 PIPELINE_TASK = "inference.pipeline.process_version"
+# The fields of a version that name a stored artifact. Content-addressed artifacts may be shared
+# between versions, so deleting one checks all of these (and the conversion bundle, named in
+# pipeline_state while a version converts) first; a new artifact field goes here.
+ARTIFACT_FIELDS = ("source_artifact", "example_inputs_artifact", "onnx_artifact", "int8_artifact", "int4_artifact",
+                   "tokenizer_artifact")  # fmt: skip
 IMMUTABLE_FIELDS = frozenset({
     "version", "source_artifact", "source_sha256", "onnx_artifact", "onnx_sha256", "int8_artifact",
     "int4_artifact", "kind", "signature", "opset", "parity", "optimization", "benchmark", "stages", "status",
@@ -120,9 +125,8 @@ def version_delete(*, version: ModelVersion) -> None:
     """Only versions that are not ready (drafts, failed, in progress) can be deleted."""
     if version.status == ModelVersion.Status.READY:
         raise Conflict("Ready versions are immutable and cannot be deleted; upload a new version instead.")
-    names = [version.source_artifact, version.example_inputs_artifact, version.onnx_artifact,
-             version.int8_artifact, version.int4_artifact, version.tokenizer_artifact,
-             version.pipeline_state.get("converted_bundle", "")]  # fmt: skip
+    names = [getattr(version, field) for field in ARTIFACT_FIELDS]
+    names.append(version.pipeline_state.get("converted_bundle", ""))
     organization = version.model.organization
     version.delete()
     transaction.on_commit(lambda: _delete_unreferenced(organization, names))
@@ -155,7 +159,8 @@ def _delete_unreferenced(organization, names: list[str]) -> None:
 
 
 def _references(name: str) -> Q:
-    return (Q(source_artifact=name) | Q(example_inputs_artifact=name) | Q(onnx_artifact=name)
-            | Q(int8_artifact=name) | Q(int4_artifact=name) | Q(tokenizer_artifact=name)
-            | Q(pipeline_state__converted_bundle=name))  # fmt: skip
+    references = Q(pipeline_state__converted_bundle=name)
+    for field in ARTIFACT_FIELDS:
+        references |= Q(**{field: name})
+    return references
 
