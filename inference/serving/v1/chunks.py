@@ -10,8 +10,17 @@ if TYPE_CHECKING:
     from inference.serving.v1.gateway import Call
 
 
+# JSON may leave these unescaped inside strings, but str.splitlines(), and so requests'
+# iter_lines(), ends a line at each of them: generated text holding one would cut an event in
+# two for such readers. Escaped, every event is one line; the JSON value is the same.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:  # rare; translate() is the slow part
+        text = text.translate(_LINE_BREAKS)
+    return b"data: " + text.encode() + b"\n\n"
 
 
 def usage(call: Call, completion_tokens: int) -> dict[str, int]:
