@@ -32,10 +32,9 @@ PIPELINE_TASK = "inference.pipeline.process_version"
 # pipeline_state while a version converts) first; a new artifact field goes here.
 ARTIFACT_FIELDS = ("source_artifact", "example_inputs_artifact", "onnx_artifact", "int8_artifact", "int4_artifact",
                    "tokenizer_artifact")  # fmt: skip
-IMMUTABLE_FIELDS = frozenset({
-    "version", "source_artifact", "source_sha256", "onnx_artifact", "onnx_sha256", "int8_artifact",
-    "int4_artifact", "kind", "signature", "opset", "parity", "optimization", "benchmark", "stages", "status",
-})  # fmt: skip
+# What a vendor may change on a version that is not ready; everything else is the pipeline's
+# (artifacts, checksums, signature, stages, claims), so it is refused rather than listed.
+EDITABLE_FIELDS = frozenset({"hardware_class", "source_filename"})
 
 
 def initial_stages() -> dict[str, dict[str, Any]]:
@@ -136,9 +135,10 @@ def version_update(*, version: ModelVersion, **fields: Any) -> ModelVersion:
     """Changes a version's descriptive data; a ready version is immutable."""
     if version.status == ModelVersion.Status.READY:
         raise Conflict("This version is ready and immutable; upload a new version to change it.")
-    refused = set(fields) & IMMUTABLE_FIELDS
+    refused = set(fields) - EDITABLE_FIELDS
     if refused:
-        raise InvalidInput(f"These fields are set by the pipeline: {', '.join(sorted(refused))}.")
+        raise InvalidInput(f"These fields are set by the pipeline: {', '.join(sorted(refused))}; "
+                           f"only {', '.join(sorted(EDITABLE_FIELDS))} can be changed.")
     updated = ModelVersion.objects.filter(pk=version.pk).exclude(status=ModelVersion.Status.READY).update(
         **fields, updated_at=timezone.now()
     )

@@ -187,6 +187,23 @@ def test_ready_version_is_immutable(vendor, listing):
         version_update(version=version, hardware_class="gpu")
 
 
+@pytest.mark.parametrize("field", ["tokenizer_artifact", "example_inputs_artifact", "int4_size", "pipeline_state",
+                                   "claim_token", "status"])
+def test_a_converting_version_takes_only_descriptive_changes(vendor, listing, field):
+    from core.errors import InvalidInput
+    from marketplace.services.versions import version_update
+
+    vendor.client.post("/api/v1/vendor/models/tiny/versions",
+                       {"file": SimpleUploadedFile("relu.onnx", _tiny_onnx())}, format="multipart")
+    version = ModelVersion.objects.get()
+    before = getattr(version, field)
+    with pytest.raises(InvalidInput, match=field):
+        version_update(version=version, **{field: before or "x"})
+    assert version_update(version=version, hardware_class="gpu").hardware_class == "gpu"
+    version.refresh_from_db()
+    assert getattr(version, field) == before
+
+
 def test_artifacts_are_encrypted_at_rest_and_tampering_is_detected(vendor, tmp_path):
     pattern = b"MODELBAY-PLAINTEXT-WEIGHTS-" * 4096  # > 1 chunk boundary with the padding below
     data = pattern + os.urandom(1024 * 1024)
