@@ -370,6 +370,8 @@ INFERENCE_BATCH_WINDOW_MS = env.float("INFERENCE_BATCH_WINDOW_MS", default=2.0)
 # waits); off: always wait the window for more (higher latency, fuller batches).
 INFERENCE_BATCH_ADAPTIVE = env_bool("INFERENCE_BATCH_ADAPTIVE", True)
 INFERENCE_MAX_BATCH_SIZE = env.int("INFERENCE_MAX_BATCH_SIZE", default=32)
+# Batches of one version that may run at the same time under load (inference/runtime/batching.py).
+INFERENCE_BATCH_RUNS_AT_ONCE = env.int("INFERENCE_BATCH_RUNS_AT_ONCE", default=2)
 INFERENCE_SESSION_MEMORY_BYTES = env.int("INFERENCE_SESSION_MEMORY_BYTES", default=2 * 2**30)
 # Worker processes sharing this host's cores (intra-op threads = cores // this).
 INFERENCE_WORKER_PROCESSES = env.int("INFERENCE_WORKER_PROCESSES", default=1)

@@ -1,9 +1,17 @@
 """Dynamic batching: concurrent requests for one model become one `session.run`.
 
-Callers (Celery worker threads) `submit` and wait on a Future. One runner thread per model key
+Callers (Celery worker threads) `submit` and wait on a Future. A runner thread of the model key
 takes the oldest request, waits up to `window_s` for more (or until `max_batch_size` rows are
 queued), concatenates compatible requests along axis 0, runs once and hands each caller a view
 of exactly its own rows.
+
+Up to `runs_at_once` batches of one model run at the same time (one runner thread each). A run
+of a small model leaves cores idle in its serial stretches (graph bookkeeping, single-threaded
+ops, copying outputs); a second run fills them. A runner that may start while others run takes
+its share of the queue (queued rows divided by the runs that may start now), so the runs overlap
+instead of one taking everything. bench/peers, MiniLM on 2 cores at concurrency 16, the whole
+metered path: 0.66-0.74x raw ORT with two runs at once against 0.54-0.57x with one (three
+alternating runs each). The worker's setting is INFERENCE_BATCH_RUNS_AT_ONCE (default 2).
 
 Compatible means: the same session and requested outputs, and for every input the same dtype
 and the same non-batch dims. Sequence models whose second dim varies per request therefore only
@@ -52,18 +60,20 @@ class _Lane:
         self.cond = threading.Condition()
         self.queue: deque[_Request] = deque()
         self.queued_rows = 0
-        self.thread: threading.Thread | None = None
+        self.runners = 0  # live runner threads
         self.cap = 0
         self.expected = 1  # requests in the last batch: how many callers are likely active
         self.batchable: bool | None = None  # learned from the session, cleared on bad output
-        self.running = False  # a batch or a lone caller's run is in progress
+        self.running = 0  # batches and lone callers' runs in progress
+        self.collecting = False  # a runner is gathering the next batch
 
 
 class DynamicBatcher:
     def __init__(self, *, window_s: float = 0.002, max_batch_size: int = 32,
                  enabled: bool = True, adaptive: bool = True,
-                 idle_timeout_s: float = 60.0) -> None:
+                 idle_timeout_s: float = 60.0, runs_at_once: int = 1) -> None:
         self.window_s = window_s
+        self.runs_at_once = max(1, runs_at_once)
         # Adaptive: stop waiting once as many requests are queued as the last batch held.
         # Closed-loop callers (a worker's thread pool) come back together, so waiting the full
         # window after they all arrived only adds latency; a lone caller never waits at all.
@@ -103,11 +113,11 @@ class DynamicBatcher:
             lane.cap = min(self.max_batch_size, max_batch_size or self.max_batch_size)
             lane.queue.append(request)
             lane.queued_rows += request.rows or 1
-            if lane.thread is None:
-                lane.thread = threading.Thread(target=self._loop, args=(lane,), daemon=True,
-                                               name=f"batcher-{key}")
-                lane.thread.start()
-            lane.cond.notify()
+            if lane.runners < self.runs_at_once:
+                lane.runners += 1
+                threading.Thread(target=self._loop, args=(lane,), daemon=True,
+                                 name=f"batcher-{key}-{lane.runners}").start()
+            lane.cond.notify_all()  # the runner collecting a batch, not only an idle one
         return future
 
     def run(self, key: Hashable, session: Any, inputs: Mapping[str, np.ndarray],
@@ -120,7 +130,7 @@ class DynamicBatcher:
             lane = self._lane(key)
             with lane.cond:
                 alone = self.adaptive and not lane.queue and not lane.running and lane.expected <= 1
-                lane.running = alone
+                lane.running += alone
             if not alone:
                 return self.submit(key, session, inputs, output_names, **kwargs).result()
         names = tuple(output_names) if output_names else _output_names(session)
@@ -130,8 +140,8 @@ class DynamicBatcher:
             self._count(1)
             if self.enabled:
                 with lane.cond:
-                    lane.running = False
-                    lane.cond.notify()
+                    lane.running -= 1
+                    lane.cond.notify_all()
 
     def metrics(self) -> dict[str, Any]:
         with self._stats_lock:
@@ -157,29 +167,10 @@ class DynamicBatcher:
     def _loop(self, lane: _Lane) -> None:
         while True:
             with lane.cond:
-                while not lane.queue:
-                    # Exit when idle so evicted models do not keep threads; `submit` restarts.
-                    if not lane.cond.wait(self.idle_timeout_s) and not lane.queue:
-                        lane.thread = None
-                        return
-                while lane.running:  # a lone caller is running: its arrivals batch after it
-                    lane.cond.wait()
-                deadline = lane.queue[0].enqueued + self.window_s
-                while lane.queued_rows < lane.cap and not (
-                    self.adaptive and len(lane.queue) >= lane.expected
-                ):
-                    remaining = deadline - time.perf_counter()
-                    if remaining <= 0:
-                        break
-                    lane.cond.wait(remaining)
-                batch = [lane.queue.popleft()]
-                rows = batch[0].rows or 1
-                while lane.queue and rows + (lane.queue[0].rows or 1) <= lane.cap:
-                    batch.append(lane.queue.popleft())
-                    rows += batch[-1].rows or 1
-                lane.queued_rows -= rows
-                lane.expected = len(batch)
-                lane.running = True
+                batch = self._next_batch(lane)
+                if batch is None:  # idle: exit so evicted models do not keep threads
+                    lane.runners -= 1
+                    return
             started = time.perf_counter()
             with self._stats_lock:
                 self._waits.extend(started - r.enqueued for r in batch)
@@ -192,7 +183,39 @@ class DynamicBatcher:
                         r.future.set_exception(exc)
             finally:
                 with lane.cond:
-                    lane.running = False
+                    lane.running -= 1
+                    lane.cond.notify_all()
+
+    def _next_batch(self, lane: _Lane) -> list[_Request] | None:
+        """The next batch, counted as running; None after `idle_timeout_s` with nothing queued.
+        Called holding `lane.cond`. One runner collects at a time, and it starts only when a run
+        may start: after a lone caller's run (its arrivals batch after it), or while fewer than
+        `runs_at_once` batches run."""
+        while (not lane.queue or lane.collecting
+               or lane.running >= (1 if lane.expected <= 1 else self.runs_at_once)):
+            if not lane.cond.wait(self.idle_timeout_s) and not lane.queue:
+                return None
+        lane.collecting = True
+        lane.running += 1
+        deadline = lane.queue[0].enqueued + self.window_s
+        while lane.queued_rows < lane.cap and not (self.adaptive and len(lane.queue) >= lane.expected):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            lane.cond.wait(remaining)
+        # Share the queue with the runs that may start now (this one included), so they overlap.
+        free = self.runs_at_once - lane.running + 1
+        share = min(lane.cap, -(-lane.queued_rows // free))
+        batch = [lane.queue.popleft()]
+        rows = batch[0].rows or 1
+        while lane.queue and rows + (lane.queue[0].rows or 1) <= share:
+            batch.append(lane.queue.popleft())
+            rows += batch[-1].rows or 1
+        lane.queued_rows -= rows
+        lane.expected = len(batch)
+        lane.collecting = False
+        lane.cond.notify_all()  # the next runner may collect the arrivals meanwhile
+        return batch
 
     def _execute(self, lane: _Lane, batch: list[_Request]) -> None:
         groups: dict[Hashable, list[_Request]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -199,4 +200,54 @@ def test_a_lone_caller_runs_in_its_own_thread_without_a_hand_off():
         out = batcher.run("lone", RecordingSession(), {"x": np.full((1, 4), i, np.float32)})
         np.testing.assert_array_equal(out["y"], np.full((1, 4), 2 * i, np.float32))
     assert ran_in == [threading.current_thread().name] * 3
+    assert batcher.metrics()["batch_size_histogram"] == {1: 3}
+
+
+class _OverlapCounter:
+    """A real session whose runs take at least `seconds`, counting how many ran at once."""
+
+    def __init__(self, session, seconds: float) -> None:
+        self.session, self.seconds = session, seconds
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+    def run(self, names, feed):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(self.seconds)
+            return self.session.run(names, feed)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("runs_at_once", [1, 2, 3])
+def test_a_queue_is_shared_by_at_most_runs_at_once_overlapping_runs(runs_at_once):
+    session = _OverlapCounter(mlp(), seconds=0.05)
+    batcher = DynamicBatcher(window_s=0.05, max_batch_size=64, adaptive=False, runs_at_once=runs_at_once)
+    xs = [np.full((1, 4), i, np.float32) for i in range(12)]
+
+    futures = [batcher.submit("mlp", session, {"x": x}) for x in xs]  # all queued at once
+
+    for x, future in zip(xs, futures, strict=True):
+        np.testing.assert_allclose(future.result(timeout=10)["y"], session.session.run(["y"], {"x": x})[0],
+                                   rtol=1e-5)
+    assert session.most == runs_at_once  # the twelve were split between that many runs
+    histogram = batcher.metrics()["batch_size_histogram"]
+    assert sum(size * n for size, n in histogram.items()) == 12
+    assert max(histogram) >= 12 // runs_at_once  # batches stay whole shares, not single requests
+
+
+def test_a_lone_caller_still_runs_alone_when_runs_may_overlap():
+    session = mlp()
+    batcher = DynamicBatcher(runs_at_once=2)
+    for i in range(3):
+        out = batcher.run("mlp", session, {"x": np.full((1, 4), i, np.float32)})
+        np.testing.assert_allclose(out["y"], session.run(["y"], {"x": np.full((1, 4), i, np.float32)})[0],
+                                   rtol=1e-5)
     assert batcher.metrics()["batch_size_histogram"] == {1: 3}

@@ -94,6 +94,7 @@ def _build() -> WorkerState:
         max_batch_size=settings.INFERENCE_MAX_BATCH_SIZE,
         enabled=settings.INFERENCE_BATCHING,
         adaptive=settings.INFERENCE_BATCH_ADAPTIVE,
+        runs_at_once=settings.INFERENCE_BATCH_RUNS_AT_ONCE,
     )
     isolation = Isolation(load=lambda version_id, sha: artifact_file((version_id, sha)),
                           threads=threads_per_session(settings.INFERENCE_WORKER_PROCESSES))
