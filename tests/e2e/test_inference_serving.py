@@ -100,6 +100,7 @@ def test_tritonclient_gets_the_outputs_of_a_local_onnxruntime_run(buyer, tiny, i
         assert config["input"] == [{"name": "x", "data_type": "TYPE_FP32", "dims": [4]}]
         assert config["output"] == [{"name": "y", "data_type": "TYPE_FP32", "dims": [2]}]
         assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
+        assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 2}]  # batches run at once
     with pytest.raises(triton.InferenceServerException, match="no model"):
         client.get_model_config("vendor-co.nope", headers=auth)
     x = np.random.default_rng(7).standard_normal((5, 4)).astype(np.float32)

@@ -131,6 +131,9 @@ def model_config(request: HttpRequest, name: str, version: str | None = None) ->
     }
     if batched and settings.INFERENCE_BATCHING:
         config["dynamic_batching"] = {"max_queue_delay_microseconds": int(settings.INFERENCE_BATCH_WINDOW_MS * 1000)}
+        # Triton's count of instances that run at once: the batches a worker overlaps per version.
+        kind = "KIND_GPU" if found.hardware_class == "gpu" else "KIND_CPU"
+        config["instance_group"] = [{"kind": kind, "count": settings.INFERENCE_BATCH_RUNS_AT_ONCE}]
     return JsonResponse(config)
 
 
