@@ -85,6 +85,7 @@ def main() -> None:
     session: ort.InferenceSession = pool.get(1, "mlp").session
     batchers = {
         "batcher 2ms": DynamicBatcher(window_s=0.002),
+        "batcher 2ms, 2 runs at once": DynamicBatcher(window_s=0.002, runs_at_once=2),
         "batcher 0ms (greedy)": DynamicBatcher(window_s=0.0),
         "batcher disabled": DynamicBatcher(enabled=False),
     }

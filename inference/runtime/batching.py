@@ -9,9 +9,12 @@ Up to `runs_at_once` batches of one model run at the same time (one runner threa
 of a small model leaves cores idle in its serial stretches (graph bookkeeping, single-threaded
 ops, copying outputs); a second run fills them. A runner that may start while others run takes
 its share of the queue (queued rows divided by the runs that may start now), so the runs overlap
-instead of one taking everything. bench/peers, MiniLM on 2 cores at concurrency 16, the whole
-metered path: 0.66-0.74x raw ORT with two runs at once against 0.54-0.57x with one (three
-alternating runs each). The worker's setting is INFERENCE_BATCH_RUNS_AT_ONCE (default 2).
+instead of one taking everything. Runs overlap only under load and when a run costs at least
+OVERLAP_MIN_RUN_CPU_S: a run of microseconds is mostly Python, and overlapping it only splits
+batches. bench/peers, MiniLM on 2 cores at concurrency 16, the whole metered path, alternating
+runs of 3 rounds x 8 s: 0.59-0.74x raw ORT with two runs at once against 0.53-0.57x with one
+(p50 lower, p99 about a fifth higher); bench/runtime_batching.py's tiny MLP is unchanged. The
+worker's setting is INFERENCE_BATCH_RUNS_AT_ONCE (default 2).
 
 Compatible means: the same session and requested outputs, and for every input the same dtype
 and the same non-batch dims. Sequence models whose second dim varies per request therefore only
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 
 Outputs = dict[str, np.ndarray]
+OVERLAP_MIN_RUN_CPU_S = 0.001
 
 
 @dataclass(slots=True)
@@ -66,6 +70,7 @@ class _Lane:
         self.batchable: bool | None = None  # learned from the session, cleared on bad output
         self.running = 0  # batches and lone callers' runs in progress
         self.collecting = False  # a runner is gathering the next batch
+        self.last_run_cpu_s = 0.0  # CPU time of the last batch's run in its runner thread
 
 
 class DynamicBatcher:
@@ -113,11 +118,11 @@ class DynamicBatcher:
             lane.cap = min(self.max_batch_size, max_batch_size or self.max_batch_size)
             lane.queue.append(request)
             lane.queued_rows += request.rows or 1
-            if lane.runners < self.runs_at_once:
+            if lane.runners < self._runs_allowed(lane):  # a second runner only once runs may overlap
                 lane.runners += 1
                 threading.Thread(target=self._loop, args=(lane,), daemon=True,
                                  name=f"batcher-{key}-{lane.runners}").start()
-            lane.cond.notify_all()  # the runner collecting a batch, not only an idle one
+            _wake(lane)
         return future
 
     def run(self, key: Hashable, session: Any, inputs: Mapping[str, np.ndarray],
@@ -141,7 +146,8 @@ class DynamicBatcher:
             if self.enabled:
                 with lane.cond:
                     lane.running -= 1
-                    lane.cond.notify_all()
+                    if lane.queue:  # arrivals held back while this lone caller ran
+                        _wake(lane)
 
     def metrics(self) -> dict[str, Any]:
         with self._stats_lock:
@@ -184,15 +190,15 @@ class DynamicBatcher:
             finally:
                 with lane.cond:
                     lane.running -= 1
-                    lane.cond.notify_all()
+                    if lane.queue:
+                        _wake(lane)
 
     def _next_batch(self, lane: _Lane) -> list[_Request] | None:
         """The next batch, counted as running; None after `idle_timeout_s` with nothing queued.
         Called holding `lane.cond`. One runner collects at a time, and it starts only when a run
         may start: after a lone caller's run (its arrivals batch after it), or while fewer than
         `runs_at_once` batches run."""
-        while (not lane.queue or lane.collecting
-               or lane.running >= (1 if lane.expected <= 1 else self.runs_at_once)):
+        while not lane.queue or lane.collecting or lane.running >= self._runs_allowed(lane):
             if not lane.cond.wait(self.idle_timeout_s) and not lane.queue:
                 return None
         lane.collecting = True
@@ -204,7 +210,7 @@ class DynamicBatcher:
                 break
             lane.cond.wait(remaining)
         # Share the queue with the runs that may start now (this one included), so they overlap.
-        free = self.runs_at_once - lane.running + 1
+        free = max(1, self._runs_allowed(lane) - lane.running + 1)
         share = min(lane.cap, -(-lane.queued_rows // free))
         batch = [lane.queue.popleft()]
         rows = batch[0].rows or 1
@@ -214,8 +220,18 @@ class DynamicBatcher:
         lane.queued_rows -= rows
         lane.expected = len(batch)
         lane.collecting = False
-        lane.cond.notify_all()  # the next runner may collect the arrivals meanwhile
+        if lane.queue:
+            _wake(lane)  # the next runner may collect the arrivals meanwhile
         return batch
+
+    def _runs_allowed(self, lane: _Lane) -> int:
+        """Runs that may overlap now: one after a lone caller (its arrivals batch after it) or when
+        runs are short (under OVERLAP_MIN_RUN_CPU_S a run is mostly Python, which holds the GIL, so
+        a second one only splits batches: bench/runtime_batching.py's tiny MLP lost 10-25%). CPU
+        time, not wall time: waiting for the GIL after ONNX Runtime returns would count as run."""
+        if lane.expected <= 1 or lane.last_run_cpu_s < OVERLAP_MIN_RUN_CPU_S:
+            return 1
+        return self.runs_at_once
 
     def _execute(self, lane: _Lane, batch: list[_Request]) -> None:
         groups: dict[Hashable, list[_Request]] = {}
@@ -232,7 +248,9 @@ class DynamicBatcher:
         feed = {n: np.concatenate([r.inputs[n] for r in group]) for n in first.inputs}
         total = sum(r.rows or 0 for r in group)
         try:
+            cpu = time.thread_time()
             results = first.session.run(first.output_names, feed)
+            lane.last_run_cpu_s = time.thread_time() - cpu
             if any(np.ndim(o) == 0 or o.shape[0] != total for o in results):
                 lane.batchable = False  # outputs are not per row: never batch this model again
                 raise ValueError("outputs do not keep the batch axis")
@@ -265,6 +283,16 @@ class DynamicBatcher:
             self._runs += 1
             self._requests += size
             self._sizes[size] += 1
+
+
+def _wake(lane: _Lane) -> None:
+    """Wake the runner that can act on the queue: while one is collecting, that one (all wake:
+    a Condition cannot pick it); else any one, since any idle runner may collect. Waking every
+    runner on every call would cost tiny models more in thread switches than their run."""
+    if lane.collecting:
+        lane.cond.notify_all()
+    else:
+        lane.cond.notify()
 
 
 def _output_names(session: Any) -> tuple[str, ...]:

@@ -204,10 +204,11 @@ def test_a_lone_caller_runs_in_its_own_thread_without_a_hand_off():
 
 
 class _OverlapCounter:
-    """A real session whose runs take at least `seconds`, counting how many ran at once."""
+    """A real session whose runs cost at least `cpu_seconds` of the runner's CPU and last at least
+    `seconds`, counting how many ran at once."""
 
-    def __init__(self, session, seconds: float) -> None:
-        self.session, self.seconds = session, seconds
+    def __init__(self, session, *, seconds: float, cpu_seconds: float) -> None:
+        self.session, self.seconds, self.cpu_seconds = session, seconds, cpu_seconds
         self.lock = threading.Lock()
         self.now = self.most = 0
 
@@ -219,6 +220,9 @@ class _OverlapCounter:
             self.now += 1
             self.most = max(self.most, self.now)
         try:
+            busy_until = time.thread_time() + self.cpu_seconds
+            while time.thread_time() < busy_until:
+                pass
             time.sleep(self.seconds)
             return self.session.run(names, feed)
         finally:
@@ -226,21 +230,41 @@ class _OverlapCounter:
                 self.now -= 1
 
 
+def _two_waves(batcher: DynamicBatcher, session) -> None:
+    """Twelve requests queued at once, twice: the first wave shows the batcher how long a run
+    takes and that callers come in crowds; the second is the one that may overlap."""
+    for _ in range(2):
+        session.most = 0
+        xs = [np.full((1, 4), i, np.float32) for i in range(12)]
+        futures = [batcher.submit("mlp", session, {"x": x}) for x in xs]
+        for x, future in zip(xs, futures, strict=True):
+            np.testing.assert_allclose(future.result(timeout=10)["y"], session.session.run(["y"], {"x": x})[0],
+                                       rtol=1e-5)
+
+
 @pytest.mark.parametrize("runs_at_once", [1, 2, 3])
 def test_a_queue_is_shared_by_at_most_runs_at_once_overlapping_runs(runs_at_once):
-    session = _OverlapCounter(mlp(), seconds=0.05)
+    session = _OverlapCounter(mlp(), seconds=0.05, cpu_seconds=0.003)
     batcher = DynamicBatcher(window_s=0.05, max_batch_size=64, adaptive=False, runs_at_once=runs_at_once)
-    xs = [np.full((1, 4), i, np.float32) for i in range(12)]
 
-    futures = [batcher.submit("mlp", session, {"x": x}) for x in xs]  # all queued at once
+    _two_waves(batcher, session)
 
-    for x, future in zip(xs, futures, strict=True):
-        np.testing.assert_allclose(future.result(timeout=10)["y"], session.session.run(["y"], {"x": x})[0],
-                                   rtol=1e-5)
-    assert session.most == runs_at_once  # the twelve were split between that many runs
+    assert session.most == runs_at_once  # the second twelve were split between that many runs
     histogram = batcher.metrics()["batch_size_histogram"]
-    assert sum(size * n for size, n in histogram.items()) == 12
-    assert max(histogram) >= 12 // runs_at_once  # batches stay whole shares, not single requests
+    assert sum(size * n for size, n in histogram.items()) == 24
+    assert min(histogram) >= 12 // runs_at_once  # batches are whole shares, not single requests
+
+
+def test_short_runs_never_overlap():
+    session = _OverlapCounter(mlp(), seconds=0.05, cpu_seconds=0.0)  # a run of microseconds' CPU: a second
+    # run would only split batches
+    session.run(["y"], {"x": np.zeros((12, 4), np.float32)})  # ORT's first run of a shape allocates: slow
+    batcher = DynamicBatcher(window_s=0.05, max_batch_size=64, adaptive=False, runs_at_once=2)
+
+    _two_waves(batcher, session)
+
+    assert session.most == 1
+    assert batcher.metrics()["batch_size_histogram"] == {12: 2}
 
 
 def test_a_lone_caller_still_runs_alone_when_runs_may_overlap():
