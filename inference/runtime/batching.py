@@ -195,9 +195,8 @@ class DynamicBatcher:
 
     def _next_batch(self, lane: _Lane) -> list[_Request] | None:
         """The next batch, counted as running; None after `idle_timeout_s` with nothing queued.
-        Called holding `lane.cond`. One runner collects at a time, and it starts only when a run
-        may start: after a lone caller's run (its arrivals batch after it), or while fewer than
-        `runs_at_once` batches run."""
+        Called holding `lane.cond`. One runner collects at a time, and only while fewer runs are
+        in progress than `_runs_allowed`."""
         while not lane.queue or lane.collecting or lane.running >= self._runs_allowed(lane):
             if not lane.cond.wait(self.idle_timeout_s) and not lane.queue:
                 return None

@@ -256,8 +256,8 @@ def test_a_queue_is_shared_by_at_most_runs_at_once_overlapping_runs(runs_at_once
 
 
 def test_short_runs_never_overlap():
-    session = _OverlapCounter(mlp(), seconds=0.05, cpu_seconds=0.0)  # a run of microseconds' CPU: a second
-    # run would only split batches
+    # Each run lasts 50 ms but costs microseconds of CPU: a second run would only split batches.
+    session = _OverlapCounter(mlp(), seconds=0.05, cpu_seconds=0.0)
     session.run(["y"], {"x": np.zeros((12, 4), np.float32)})  # ORT's first run of a shape allocates: slow
     batcher = DynamicBatcher(window_s=0.05, max_batch_size=64, adaptive=False, runs_at_once=2)
 
