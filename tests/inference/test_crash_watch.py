@@ -63,3 +63,39 @@ def test_only_crashes_in_isolation_count_and_clean_runs_clear_a_suspect(tiny, se
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.QUARANTINED and version.crash_count == 2
     assert Notification.objects.filter(kind=Notification.Kind.VERSION_QUARANTINED).count() == 2  # staff + vendor
+
+
+def _sync_message(version: ModelVersion, request_id: str) -> dict:
+    return {"rid": request_id, "v": version.pk, "reply": f"infer:reply:{request_id}"}
+
+
+def _marked(request_id: str) -> dict | None:
+    raw = get_redis().hget(quarantine.running_key(), request_id)
+    return json.loads(raw) if raw is not None else None
+
+
+def test_a_run_is_marked_before_the_worker_reads_redis_answer(tiny):
+    version = ModelVersion.objects.get(model=tiny)
+    marks = quarantine.RunningMarks()
+    marks.set(_sync_message(version, "r-early"))
+    deadline = time.monotonic() + 2
+    while _marked("r-early") is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    entry = _marked("r-early")
+    assert entry is not None and marks.pending, "the mark is in Redis while its answer is still unread"
+    assert entry["v"] == version.pk and entry["reply"] == "infer:reply:r-early"
+    marks.settle()
+    assert not marks.pending
+
+
+def test_a_mark_lost_with_its_connection_is_logged_and_the_next_one_reconnects(tiny, caplog):
+    version = ModelVersion.objects.get(model=tiny)
+    marks = quarantine.RunningMarks()
+    get_redis().client_kill_filter(_id=marks.client.client_id())  # Redis drops the lane's connection
+
+    marks.set(_sync_message(version, "r-lost"))
+    marks.settle()  # must not raise: the run it belongs to has already happened
+    assert "goes unmarked" in caplog.text
+    marks.set(_sync_message(version, "r-next"))
+    marks.settle()
+    assert _marked("r-next") is not None, "the next run is marked on a new connection"

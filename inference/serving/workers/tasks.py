@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -92,14 +93,29 @@ def serve_sync(message: dict) -> None:
     received = time.time()
     current = worker_state.state()
     current.active.add(message["rid"])
+    marks = _thread_marks()
     try:
         with current.turns.sync():
-            get_redis().hset(quarantine.running_key(), message["rid"], quarantine.running_entry(message))
-            result = _result(message)
+            marks.set(message)
+            try:
+                result = _result(message)
+            finally:
+                marks.settle()
             result["queue_ms"] = max(0.0, (received - message.get("sent", received)) * 1000)
             _reply(message, result)
     finally:
         current.active.discard(message["rid"])
+
+
+_local = threading.local()
+
+
+def _thread_marks() -> quarantine.RunningMarks:
+    """The calling lane thread's own RunningMarks (each holds one connection)."""
+    marks = getattr(_local, "marks", None)
+    if marks is None:
+        marks = _local.marks = quarantine.RunningMarks()
+    return marks
 
 
 def serve_async(message: dict) -> None:
