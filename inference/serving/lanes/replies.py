@@ -40,11 +40,13 @@ def reset() -> None:
     blocking_redis.reset()
 
 
-def worker_redis() -> redis.Redis:
+def worker_redis(*, single_connection: bool = False) -> redis.Redis:
     """A worker lane's own client: BRPOP blocks up to one second; the socket timeout only catches a
-    silent network."""
+    silent network. `single_connection`: one fixed connection with no health checks, for a
+    command sent now and answered later (a PING sent in between would take its answer)."""
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
-                                health_check_interval=30)
+                                health_check_interval=0 if single_connection else 30,
+                                single_connection_client=single_connection)
 
 
 def lane_messages(lanes: list[str], stopping: threading.Event, *, name: str) -> Iterator[bytes]:

@@ -36,6 +36,8 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 from django.conf import settings
@@ -79,11 +81,17 @@ class RunningMarks:
     outage."""
 
     def __init__(self) -> None:
-        # Its own connection, with no health checks: a PING sent between the HSET and its read
-        # would take the HSET's answer.
-        self.client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=2,
-                                           single_connection_client=True)
+        self.client = replies.worker_redis(single_connection=True)
         self.pending = False
+
+    @contextmanager
+    def running(self, message: dict) -> Iterator[None]:
+        """The run inside is marked; the mark's answer is read when it ends, however it ends."""
+        self.set(message)
+        try:
+            yield
+        finally:
+            self.settle()
 
     def set(self, message: dict) -> None:
         try:

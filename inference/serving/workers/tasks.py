@@ -96,11 +96,8 @@ def serve_sync(message: dict) -> None:
     marks = _thread_marks()
     try:
         with current.turns.sync():
-            marks.set(message)
-            try:
+            with marks.running(message):
                 result = _result(message)
-            finally:
-                marks.settle()
             result["queue_ms"] = max(0.0, (received - message.get("sent", received)) * 1000)
             _reply(message, result)
     finally:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 
+from inference.serving.lanes import replies
 from inference.serving.lanes.async_lane import AsyncConsumer
 from inference.serving.lanes.lane import LaneConsumer, lanes_for_queues
 from inference.serving.workers.generation import Generation
@@ -42,9 +42,7 @@ def _start_serving(sender: Any = None, **_: Any) -> None:
     hardware = [q.removeprefix("infer.") for q in queues if q.startswith("infer.")]
     queued = AsyncConsumer(
         hardware_classes=hardware, threads=settings.INFERENCE_ASYNC_THREADS, serve=serve_async,
-        turn=current.turns.async_turn,
-        client_factory=lambda: redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
-                                                    socket_connect_timeout=2, health_check_interval=30))
+        turn=current.turns.async_turn, client_factory=replies.worker_redis)
     generation = Generation(hardware_classes=hardware, active=current.active)
     sync.start()
     queued.start()
