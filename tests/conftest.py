@@ -5,9 +5,11 @@ an owner user, an organization and an API key holding every scope, plus a client
 """
 
 import os
+import socket
 from dataclasses import dataclass
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -107,6 +109,26 @@ def start_worker(django_db_setup, django_db_blocker):
 @pytest.fixture
 def celery_worker(start_worker) -> WorkerProcess:
     return start_worker(queues="default,convert,infer.cpu", name="all")
+
+
+def _use_broker(url: str | None) -> None:
+    current_app.conf.broker_write_url = url
+    current_app.amqp._producer_pool = None  # pools are built once, for the address of then
+    current_app._pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """Celery's broker address becomes a socket that refuses every connection, so a send fails
+    inside kombu exactly as it does while Redis restarts. Yields the call that brings it back."""
+    saved = current_app.conf.broker_write_url
+    with socket.socket() as refusing:  # bound, never listening: connections are refused
+        refusing.bind(("127.0.0.1", 0))
+        _use_broker(f"redis://127.0.0.1:{refusing.getsockname()[1]}/0")
+        try:
+            yield lambda: _use_broker(saved)
+        finally:
+            _use_broker(saved)
 
 
 STRIPE_WEBHOOK_TEST_SECRET = "whsec_modelbay_test_secret"

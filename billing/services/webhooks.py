@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import stripe
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,6 +26,7 @@ from billing.services.payouts import payouts_for_invoice, vendor_account_refresh
 from billing.services.usage_sync import usage_sync
 from billing.stripe_client import require_client
 from core.errors import InvalidInput
+from core.queueing import send_after_commit
 
 log = logging.getLogger(__name__)
 PROCESS_TASK = "billing.tasks.stripe_event_process"
@@ -52,8 +52,10 @@ def webhook_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, boo
                 created=datetime.fromtimestamp(event.created, tz=UTC), payload=data)
     except IntegrityError:
         return StripeEvent.objects.get(pk=event.id), False
-    # By name: the task module calls this one (tasks above services), not the other way.
-    transaction.on_commit(lambda: current_app.send_task(PROCESS_TASK, args=[row.pk]))
+    # By name: the task module calls this one (tasks above services), not the other way. If the
+    # broker refuses it, the stored event is still acknowledged: webhook_events_retry (beat)
+    # picks up received events nobody processed.
+    send_after_commit(PROCESS_TASK, args=[row.pk])
     return row, True
 
 

@@ -4,7 +4,8 @@
 with a conditional UPDATE (see claims.py), so a redelivered or duplicate task does nothing for
 stages already done, waits while a live worker holds a stage, and redoes a stage whose worker
 died (kill -9) once its heartbeat is older than the lease. `requeue_stuck` (beat, every
-minute) re-queues versions that nobody advanced within the deadline.
+minute) re-queues versions that nobody advanced within the deadline, and at once those whose
+upload committed while the broker was down.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from inference.conversion.hints import hint_for
 from inference.conversion.steps.errors import ModelCheckError
 from marketplace.artifacts import artifact_delete
 from marketplace.models import ModelVersion
-from marketplace.services.versions import _delete_unreferenced
+from marketplace.services.versions import _delete_unreferenced, versions_requeue_unqueued
 
 logger = logging.getLogger("modelbay.pipeline")
 
@@ -124,7 +125,9 @@ def process_version(version_id: int) -> None:
 @shared_task(name="inference.pipeline.requeue_stuck", ignore_result=True, acks_late=False)
 def requeue_stuck() -> int:
     """Re-queue versions nobody advanced within the deadline; the task's claim logic then
-    takes over dead claims or fails the version after CELERY_MAX_DELIVERIES."""
+    takes over dead claims or fails the version after CELERY_MAX_DELIVERIES. Uploads whose
+    message the broker refused are sent first, without waiting for the deadline."""
+    count = versions_requeue_unqueued()
     now = timezone.now()
     deadline = now - timedelta(seconds=settings.MODELBAY_PIPELINE_STAGE_DEADLINE_SECONDS)
     dead_since = now - 2 * claims.lease()
@@ -132,7 +135,6 @@ def requeue_stuck() -> int:
         Q(claim_token="", updated_at__lt=deadline)  # queued, but the message was lost
         | (~Q(claim_token="") & Q(claimed_at__lt=dead_since))  # holder stopped heartbeating
     )
-    count = 0
     for version_id in stuck.values_list("pk", flat=True):
         process_version.delay(version_id)
         count += 1

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedModelFormat
+from core.queueing import send_after_commit
 from inference.conversion.steps.errors import ModelCheckError
 from inference.conversion.steps.formats import sniff
 from inference.conversion.steps.safety import check_zip
@@ -27,6 +27,9 @@ from marketplace.models import Model, ModelVersion
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 STAGES = [s.value for s in ModelVersion.PIPELINE[1:-1]]  # scanning .. benchmarking
 PIPELINE_TASK = "inference.pipeline.process_version"
+# In pipeline_state of a received version whose pipeline message the broker did not take (it was
+# down when the upload committed); the beat sweep sends it again (versions_requeue_unqueued).
+UNQUEUED = "unqueued_at"
 # The fields of a version that name a stored artifact. Content-addressed artifacts may be shared
 # between versions, so deleting one checks all of these (and the conversion bundle, named in
 # pipeline_state while a version converts) first; a new artifact field goes here.
@@ -112,11 +115,41 @@ def version_upload(
                 source_artifact=source.name, source_sha256=source.sha256, source_size=source.size,
                 example_inputs_artifact=examples_artifact.name if examples_artifact else "",
             )
-            transaction.on_commit(lambda: current_app.send_task(PIPELINE_TASK, args=[created.pk]))
+            _queue_pipeline(created.pk)
     except IntegrityError as exc:
         _delete_unreferenced(model.organization, [source.name, examples_artifact.name if examples_artifact else ""])
         raise Conflict(f"Version {version} of '{model.slug}' was just created by another upload.") from exc
     return created
+
+
+def _queue_pipeline(version_id: int) -> None:
+    send_after_commit(PIPELINE_TASK, args=[version_id], unsent=lambda: _mark_unqueued(version_id))
+
+
+def _waiting(version_id: int | None = None):
+    """Received versions no worker has claimed yet (all of them, or the one given)."""
+    waiting = ModelVersion.objects.filter(status=ModelVersion.Status.RECEIVED, claim_token="")
+    return waiting if version_id is None else waiting.filter(pk=version_id)
+
+
+def _mark_unqueued(version_id: int) -> None:
+    for version in _waiting(version_id):
+        state = {**version.pipeline_state, UNQUEUED: timezone.now().isoformat()}
+        _waiting(version_id).update(pipeline_state=state)
+
+
+def versions_requeue_unqueued() -> int:
+    """Sends the pipeline message again for the versions marked UNQUEUED; beat calls this every
+    minute, so an upload made while the broker was down converts within a minute of its return.
+    The mark is cleared first (and set again if the broker still refuses); updated_at moves on
+    so the deadline sweep does not send the same version a second time."""
+    count = 0
+    for version in _waiting().filter(pipeline_state__has_key=UNQUEUED):
+        state = {k: v for k, v in version.pipeline_state.items() if k != UNQUEUED}
+        if _waiting(version.pk).update(pipeline_state=state, updated_at=timezone.now()):
+            _queue_pipeline(version.pk)
+            count += 1
+    return count
 
 
 @transaction.atomic

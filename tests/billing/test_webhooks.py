@@ -20,6 +20,7 @@ from tests.billing.stripe_support import (
     signature,
     subscribe,
 )
+from tests.conftest import STRIPE_WEBHOOK_TEST_SECRET
 from tests.inference.serving import fresh_serving_caches  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fresh_serving_caches")
@@ -151,3 +152,30 @@ def test_saved_payment_method_becomes_the_customers_default(buyer, stripe_standi
     process_received()
     customer = stripe_standin.client().v1.customers.retrieve(StripeCustomer.objects.get().stripe_id)
     assert customer.invoice_settings.default_payment_method.startswith("pm_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_stored_while_the_broker_is_down_is_acknowledged_and_picked_up_by_beat(settings, broker_down):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.tasks import webhook_events_retry
+    from core.redis import get_redis
+
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_TEST_SECRET
+    event = {"id": "evt_during_outage", "object": "event", "type": "customer.updated",
+             "created": int(timezone.now().timestamp()), "data": {"object": {"id": "cus_x", "object": "customer"}}}
+    redis = get_redis()
+    redis.delete("default")
+    try:
+        response = deliver(event)
+        assert response.status_code == 200, response.content  # stored: Stripe need not send it again
+        assert StripeEvent.objects.get(pk=event["id"]).status == StripeEvent.Status.RECEIVED
+        assert redis.llen("default") == 0
+        broker_down()  # the broker is back; beat looks for received events nobody processed
+        StripeEvent.objects.filter(pk=event["id"]).update(received_at=timezone.now() - timedelta(minutes=6))
+        assert webhook_events_retry() == 1
+        assert redis.llen("default") == 1
+    finally:
+        redis.delete("default")  # no worker in this test; leave nothing for later ones
