@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
 from marketplace.models import Model, UploadPart, UploadSession
-from marketplace.services.versions import next_version, version_check_new
+from marketplace.services.versions import next_version, scan_cap_check, version_check_new
 from marketplace.upload_store import part_store, scratch_file, seal_part, sealed_size
 
 MAX_FILES = 1000
@@ -228,6 +228,8 @@ def _checked_files(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
             f"The upload is larger than {settings.MODELBAY_MAX_UPLOAD_BYTES} bytes; export a smaller model or "
             "ask us to raise your limit.", details={"max_bytes": settings.MODELBAY_MAX_UPLOAD_BYTES},
         )  # fmt: skip
+    if len(declared) > 1:  # they become one zip the scan expands in full
+        scan_cap_check(total)
     return declared
 
 

@@ -1,8 +1,9 @@
 """Writes on model versions: upload (-> the conversion pipeline), delete a draft, immutability.
 
 Uploads are sniffed by content here, synchronously, so a vendor gets an immediate 422 for a
-pickle or an unknown format; the pipeline's scanning stage sniffs again (defence in depth)
-and runs the zip/ONNX checks, which take longer.
+pickle or an unknown format, and a zip's central directory is checked against the scan's caps
+(413 for a model larger than the scan takes); the pipeline's scanning stage checks again
+(defence in depth) and runs the zip/ONNX checks on the contents, which take longer.
 """
 
 import re
@@ -19,7 +20,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedModelFormat
 from core.queueing import send_after_commit
 from inference.conversion.steps.errors import ModelCheckError
-from inference.conversion.steps.formats import sniff
+from inference.conversion.steps.formats import SourceFormat, sniff
 from inference.conversion.steps.safety import check_zip
 from marketplace.artifacts import artifact_delete, artifact_save
 from marketplace.models import Model, ModelVersion
@@ -81,6 +82,24 @@ def _example_inputs_npz(example_inputs: dict | Path, workdir: Path) -> Path:
     return path
 
 
+def scan_cap_check(expanded_bytes: int) -> None:
+    """413 now for a model the pipeline's safety scan would refuse after the whole upload
+    (MODELBAY_SCAN_MAX_TOTAL_BYTES), rather than after the vendor has sent every byte."""
+    cap = settings.MODELBAY_SCAN_MAX_TOTAL_BYTES
+    if expanded_bytes > cap:
+        raise PayloadTooLarge(
+            f"This model holds {expanded_bytes} bytes; the pipeline scans at most {cap} bytes per model "
+            "(MODELBAY_SCAN_MAX_TOTAL_BYTES on this site). Upload a smaller export, such as fewer or "
+            "lower-precision weights, or ask the site's operators to raise the limit.",
+            code="model_too_large_to_scan", details={"bytes": expanded_bytes, "max_bytes": cap})
+
+
+def _check_archive_scannable(upload: Path) -> None:
+    """The scanning stage's archive checks, from the central directory (cheap at any size)."""
+    infos = check_zip(upload, max_entries=settings.MODELBAY_SCAN_MAX_ENTRIES, max_total_bytes=2**63)
+    scan_cap_check(sum(info.file_size for info in infos))
+
+
 def version_check_new(*, model: Model, version: str) -> None:
     """A new version must be semantic and not taken (versions are immutable)."""
     if not SEMVER.match(version):
@@ -98,6 +117,8 @@ def version_upload(
         raise InvalidInput(f"'{version}' is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.2.0.")
     try:
         fmt = sniff(upload)
+        if fmt in (SourceFormat.ONNX_ZIP, SourceFormat.HF_ZIP):
+            _check_archive_scannable(upload)
     except ModelCheckError as exc:
         raise UnsupportedModelFormat(exc.message, details={"check": exc.code, **exc.details}) from exc
     version = version or next_version(model=model)

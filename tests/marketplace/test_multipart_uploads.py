@@ -299,3 +299,16 @@ def test_the_same_part_sent_twice_at_once_is_kept_once(vendor, listing):
         assert list(pool.map(send, range(64))) == [PART] * 64
     assert list(UploadPart.objects.values_list("file_index", "number")) == [(0, 1)]
     assert [p.name for p in (parts_dir(body["id"]) / "0").iterdir()] == ["1"]
+
+
+def test_files_adding_up_to_more_than_the_scan_takes_are_refused_before_any_part_is_sent(vendor, listing, settings):
+    settings.MODELBAY_SCAN_MAX_TOTAL_BYTES = 1000
+    files = {"model.onnx": b"o" * 600, "model.onnx.data": b"d" * 401}  # one zip of 1001 bytes for the scan
+    refused = open_upload(vendor, listing, files)
+    assert refused.status_code == 413, refused.content
+    error = refused.json()["error"]
+    assert error["code"] == "model_too_large_to_scan" and error["details"] == {"bytes": 1001, "max_bytes": 1000}
+    assert "MODELBAY_SCAN_MAX_TOTAL_BYTES" in error["message"]
+    assert not UploadSession.objects.exists()
+    # one file is stored as it is, not expanded by the scan: the upload cap alone applies
+    assert open_upload(vendor, listing, {"model.onnx": b"o" * 1001}).status_code == 201

@@ -143,6 +143,22 @@ def test_upload_is_accepted_with_stages_and_default_version(vendor, listing, dja
     assert ModelVersion.objects.values("source_artifact").distinct().count() == 1
 
 
+def test_a_zip_expanding_past_the_scan_cap_is_refused_at_the_door_with_nothing_kept(vendor, listing, settings):
+    settings.MODELBAY_SCAN_MAX_TOTAL_BYTES = 4096
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.onnx", _tiny_onnx())
+        archive.writestr("model.onnx.data", b"\0" * 8192)  # compresses to almost nothing
+    stored_before = _files_under(Path(settings.MEDIA_ROOT))
+    response = vendor.client.post("/api/v1/vendor/models/tiny/versions",
+                                  {"file": SimpleUploadedFile("model.zip", packed.getvalue())}, format="multipart")
+    assert response.status_code == 413, response.content
+    error = response.json()["error"]
+    assert error["code"] == "model_too_large_to_scan" and error["details"]["max_bytes"] == 4096
+    assert error["details"]["bytes"] > 8192
+    assert not ModelVersion.objects.exists() and _files_under(Path(settings.MEDIA_ROOT)) == stored_before
+
+
 def test_outsider_cannot_see_or_touch_another_vendors_models_or_versions(vendor, outsider, listing):
     vendor.client.post("/api/v1/vendor/models/tiny/versions",
                        {"file": SimpleUploadedFile("relu.onnx", _tiny_onnx())}, format="multipart")
