@@ -33,6 +33,9 @@ class UploadSession(models.Model):
     store_state = models.JSONField(default=dict, blank=True)
     # Set while one request assembles the parts: a second `complete` or a late part is refused.
     completing_at = models.DateTimeField(null=True, blank=True)
+    # Why `complete` refused the files ({"status", "code", "message", "details"}); the session is
+    # then cancelled, and a client that lost that answer gets the same one when it asks again.
+    refusal = models.JSONField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.models import UploadPart, UploadSession
-from marketplace.services.uploads import part_count
+from marketplace.services.uploads import is_completing, part_count
 
 
 class UploadFileIn(serializers.Serializer):
@@ -36,11 +36,21 @@ class UploadSessionOut(serializers.ModelSerializer):
     model = serializers.CharField(source="model.slug")
     files = serializers.SerializerMethodField()
     bytes_received = serializers.SerializerMethodField()
+    completing = serializers.SerializerMethodField(help_text="A `complete` is assembling the parts now; poll.")
+    refusal = serializers.SerializerMethodField(help_text="Why `complete` refused the files (then `cancelled`).")
 
     class Meta:
         model = UploadSession
         fields = ["id", "model", "version", "status", "part_size", "expires_at", "total_size", "files",
-                  "bytes_received"]  # fmt: skip
+                  "bytes_received", "completing", "refusal"]  # fmt: skip
+
+    def get_completing(self, obj: UploadSession) -> bool:
+        return is_completing(obj)
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}})
+    def get_refusal(self, obj: UploadSession) -> dict | None:
+        return {k: obj.refusal[k] for k in ("code", "message", "details")} if obj.refusal else None
 
     def _parts(self, obj: UploadSession) -> list[tuple[int, int, int]]:
         if not hasattr(obj, "_present_parts"):

@@ -26,8 +26,17 @@ class UploadHashMismatch(ApplicationError):
     code = "upload_hash_mismatch"
 
 
+class UploadRefused(ApplicationError):
+    """The refusal `complete` gave this session before, given again."""
+
+    def __init__(self, refusal: dict) -> None:
+        super().__init__(refusal["message"], code=refusal["code"], details=refusal["details"])
+        self.status_code = refusal["status"]
+
+
 def upload_session_complete(*, session: UploadSession) -> ModelVersion:
-    """Assemble, verify and hand to the pipeline; the created version (status `received`)."""
+    """Assemble, verify and hand to the pipeline; the created version (status `received`).
+    Asked again, it answers as it did: the same version, or the same refusal."""
     done = _already_completed(session)
     if done is not None:
         return done
@@ -53,7 +62,10 @@ def upload_session_complete(*, session: UploadSession) -> ModelVersion:
 
 
 def _already_completed(session: UploadSession) -> ModelVersion | None:
-    """A client that lost the answer to `complete` and asks again gets the same version."""
+    """A client that lost the answer to `complete` (a proxy's timeout cut a long assembly) and
+    asks again gets the same version, or the same refusal."""
+    if session.status == UploadSession.Status.CANCELLED and session.refusal:
+        raise UploadRefused(session.refusal)
     if session.status != UploadSession.Status.COMPLETED:
         return None
     return ModelVersion.objects.filter(model=session.model, version=session.version).first()
@@ -80,10 +92,11 @@ def _assemble_and_hand_over(session: UploadSession) -> ModelVersion:
                                          version=session.version, example_inputs=session.example_inputs)  # fmt: skip
                 UploadSession.objects.filter(pk=session.pk).update(
                     status=UploadSession.Status.COMPLETED, completing_at=None, updated_at=timezone.now())  # fmt: skip
-        except ApplicationError:
+        except ApplicationError as exc:
             # A refused file or model is refused again on every retry: close, keep nothing.
+            refusal = {"status": exc.status_code, "code": exc.code, "message": exc.message, "details": exc.details}
             UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.OPEN).update(
-                status=UploadSession.Status.CANCELLED, updated_at=timezone.now())  # fmt: skip
+                status=UploadSession.Status.CANCELLED, refusal=refusal, updated_at=timezone.now())  # fmt: skip
             session.status = UploadSession.Status.CANCELLED
             parts_delete(session=session)
             raise

@@ -174,7 +174,7 @@ def _require_open(session: UploadSession) -> None:
     if session.status != UploadSession.Status.OPEN:
         raise UploadClosed(f"This upload is {session.status}; open a new one with POST "
                            f"/api/v1/vendor/models/{session.model.slug}/uploads.")  # fmt: skip
-    if session.completing_at is not None and session.completing_at > timezone.now() - COMPLETE_LEASE:
+    if is_completing(session):
         raise Conflict(f"This upload is being completed; poll GET /api/v1/vendor/uploads/{session.id} for its status.",
                        code="upload_completing")  # fmt: skip
 
@@ -185,6 +185,12 @@ def _require_still_open(session: UploadSession) -> None:
     if status != UploadSession.Status.OPEN:
         session.status = status
         _require_open(session)
+
+
+def is_completing(session: UploadSession) -> bool:
+    """Whether a `complete` is assembling this session's parts right now."""
+    return (session.status == UploadSession.Status.OPEN and session.completing_at is not None
+            and session.completing_at > timezone.now() - COMPLETE_LEASE)  # fmt: skip
 
 
 def not_completing() -> Q:

@@ -175,6 +175,12 @@ def test_an_assembled_file_that_does_not_match_its_declared_hash_is_refused_with
     artifacts = Path(settings.MEDIA_ROOT) / "artifacts" / str(UploadSession.objects.get().organization_id)
     assert not (artifacts / sha(real)).exists()
     assert put_part(vendor, body["id"], 0, 0, real[:PART]).json()["error"]["code"] == "upload_closed"
+    # A client that lost that answer (a proxy's timeout) and asks again gets the same one, not
+    # "closed", and the session says why it was cancelled.
+    again = complete(vendor, body["id"])
+    assert again.status_code == 422 and again.json() == refused.json()
+    session = vendor.client.get(f"/api/v1/vendor/uploads/{body['id']}").json()
+    assert session["status"] == "cancelled" and session["refusal"] == error and session["completing"] is False
 
 
 def test_another_vendor_cannot_see_add_to_complete_or_cancel_a_session(vendor, outsider, listing):
@@ -312,3 +318,25 @@ def test_files_adding_up_to_more_than_the_scan_takes_are_refused_before_any_part
     assert not UploadSession.objects.exists()
     # one file is stored as it is, not expanded by the scan: the upload cap alone applies
     assert open_upload(vendor, listing, {"model.onnx": b"o" * 1001}).status_code == 201
+
+
+def test_the_session_says_while_a_complete_is_assembling_it(vendor, listing):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    files = {"relu.onnx": _tiny_onnx()}
+    body = open_upload(vendor, listing, files).json()
+    send_all(vendor, body, files)
+    path = f"/api/v1/vendor/uploads/{body['id']}"
+    assert vendor.client.get(path).json()["completing"] is False
+    UploadSession.objects.filter(pk=body["id"]).update(completing_at=timezone.now())  # another request assembles
+    assert vendor.client.get(path).json()["completing"] is True
+    assert complete(vendor, body["id"]).json()["error"]["code"] == "upload_completing"
+    # a complete that died mid-assembly (its process killed) gives the session back after the lease
+    UploadSession.objects.filter(pk=body["id"]).update(completing_at=timezone.now() - timedelta(hours=2))
+    assert vendor.client.get(path).json()["completing"] is False
+    done = complete(vendor, body["id"])
+    assert done.status_code == 202, done.content
+    assert vendor.client.get(path).json()["status"] == "completed"
+    assert complete(vendor, body["id"]).json()["version"] == done.json()["version"]  # asked again: the same
