@@ -23,6 +23,9 @@ from modelbay_cli.parts import PartSender, missing_parts, transfer_progress
 from modelbay_cli.pipeline_view import follow, report
 
 COMPLETE_TIMEOUT = 3600.0  # assembling and storing tens of GiB takes a while on the server
+ANSWER_LOST = (502, 503, 504)  # what a proxy in front answers when it gave up waiting
+MAX_LOST_ANSWERS = 20
+POLL_SECONDS = 2.0
 MiB = 2**20
 
 
@@ -117,18 +120,57 @@ def _send(api: Api, session: dict, by_path: dict[str, Path], opts: PushOptions, 
 
 def _complete(api: Api, session: dict, by_path: dict[str, Path], opts: PushOptions, out: Console,
               err: Console) -> dict:
-    """`complete`; if the server still misses parts (one was lost in between), send them once more."""
+    """`complete`; if the server still misses parts (one was lost in between), send them once more.
+
+    Assembling tens of GiB outlasts the read timeout of many proxies, so the answer may be lost
+    (502/503/504, or the connection dropped) while the server carries on. Then wait while the
+    session says it is completing and ask again: a repeated `complete` answers as the first one
+    did, with the same version or the same refusal."""
     path = f"/api/v1/vendor/uploads/{session['id']}"
-    for attempt in (1, 2):
-        out.print("Completing the upload (the server assembles and checks the files)...")
-        response = api.request("POST", f"{path}/complete", timeout=COMPLETE_TIMEOUT, ok=(409,))
+    deadline = time.monotonic() + COMPLETE_TIMEOUT
+    resent, lost = False, 0
+    out.print("Completing the upload (the server assembles and checks the files)...")
+    while True:
+        response = _complete_once(api, path, timeout=max(1.0, deadline - time.monotonic()))
+        code = response.json().get("error", {}).get("code") if response is not None and response.status_code == 409 else None
+        if response is None or response.status_code in ANSWER_LOST or code == "upload_completing":
+            lost += 1
+            if lost > MAX_LOST_ANSWERS:
+                raise CliError(f"The answer to complete was lost {lost} times; check the upload with GET {path} "
+                               "and run the push again.", exit_code=Exit.SERVER, code="complete_lost")  # fmt: skip
+            out.print(f"Waiting for the server to finish the upload ({_why_waiting(response, code)})...")
+            _wait_while_completing(api, path, deadline)
+            continue
         if response.status_code != 409:
             return response.json()
-        error = response.json().get("error", {})
-        if error.get("code") != "upload_incomplete" or attempt == 2:
+        if code != "upload_incomplete" or resent:
             raise error_from(response)
         _send(api, api.get(path), by_path, opts, out, err)
-    raise AssertionError("unreachable")
+        resent = True
+
+
+def _complete_once(api: Api, path: str, *, timeout: float):
+    """One POST of `complete`; None when the connection dropped before an answer came."""
+    try:
+        return api.request("POST", f"{path}/complete", timeout=timeout, ok=(409, *ANSWER_LOST))
+    except CliError as exc:
+        if exc.code == "unreachable":
+            return None
+        raise
+
+
+def _why_waiting(response, code: str | None) -> str:
+    if code == "upload_completing":
+        return "it is still assembling"
+    return f"the answer was lost: {f'HTTP {response.status_code}' if response is not None else 'the connection dropped'}"
+
+
+def _wait_while_completing(api: Api, path: str, deadline: float) -> None:
+    while api.get(path).get("completing"):
+        if time.monotonic() > deadline:
+            raise CliError(f"The server was still assembling the upload after {COMPLETE_TIMEOUT:.0f} s; run the "
+                           "push again later to get its version.", exit_code=Exit.SERVER, code="timeout")  # fmt: skip
+        time.sleep(POLL_SECONDS)
 
 
 def push(api: Api, opts: PushOptions, out: Console, err: Console) -> Exit:

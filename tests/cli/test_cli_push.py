@@ -91,6 +91,26 @@ def test_a_killed_push_resumes_and_sends_only_the_missing_parts(vendor, live_ser
 
 
 
+def test_a_push_whose_complete_a_proxy_cuts_off_waits_for_the_server_and_gets_its_version(vendor, live_server, tmp_path):
+    from core.redis import get_redis
+    from tests.cli.cutting_proxy import CuttingProxy
+
+    folder = hf_folder(tmp_path)
+    create_listing(vendor, "tiny-bert")
+    with CuttingProxy(live_server.url, cuts=2) as proxy:
+        env = cli_env(tmp_path, proxy.url, vendor.secret)
+        done = modelbay("push", "vendor-co/tiny-bert", str(folder), "--version", "1.0.0", "--no-wait", env=env,
+                        timeout=300)  # fmt: skip
+    get_redis().delete("convert")  # no worker here; leave no pipeline message for later tests
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert proxy.cut == 2
+    assert done.stdout.count("Waiting for the server to finish the upload (the answer was lost: HTTP 504)") == 2
+    assert "Version 1.0.0 received" in done.stdout and "hf_zip" in done.stdout
+    assert ModelVersion.objects.filter(model__slug="tiny-bert").count() == 1
+    assert UploadSession.objects.get().status == "completed" and not UploadPart.objects.exists()
+
+
 def test_a_version_the_pipeline_refuses_exits_7_and_a_pickle_exits_5(vendor, start_worker, live_server, tmp_path):
     import pickle
 
