@@ -211,6 +211,13 @@
         return;
       }
       const error = apiError(xhr);
+      if (xhr.status === 502 || xhr.status === 503 || xhr.status === 504 || error.code === "upload_completing") {
+        // A proxy gave up waiting on a long assembly, or it is still running: the server carries
+        // on, and asking again answers with the version (or the refusal) once it is done.
+        status.textContent = "The server is still assembling the file…";
+        await wait(2000, current);
+        return current === upload && !current.cancelled ? complete(current) : undefined;
+      }
       if (error.code === "upload_incomplete") {  // parts lost meanwhile: send what the server lacks
         const fresh = await send("GET", sessionUrl(current.session.id), null, {});
         current.session = JSON.parse(fresh.responseText);

@@ -163,3 +163,32 @@ def test_the_files_of_a_hugging_face_folder_chosen_together_become_one_version(p
     session = UploadSession.objects.get(model=listing)
     assert sorted(f["path"] for f in session.files) == ["config.json", "model.safetensors"]
     assert ModelVersion.objects.get(model=listing, version="1.0.0").source_format == "hf_zip"
+
+
+def test_a_complete_whose_answer_a_proxy_cuts_off_is_asked_again_and_reaches_the_version(
+        page, vendor, listing, small_parts, tmp_path):
+    from core.redis import get_redis
+
+    model_file = tmp_path / "two_layer.onnx"
+    model_file.write_bytes(two_layer_onnx())
+    cut: list[str] = []
+
+    def proxy_gives_up(route) -> None:
+        if cut:
+            route.continue_()
+            return
+        route.fetch()  # the server assembles and answers, but the proxy in front had given up
+        cut.append(route.request.url)
+        route.fulfill(status=504, content_type="text/html", body="<h1>504 Gateway Time-out</h1>")
+
+    page.route(re.compile(r"/api/v1/vendor/uploads/[0-9a-f-]+/complete$"), proxy_gives_up)
+    log_in(page, vendor.user.email, PASSWORD)
+    page.goto("/vendor/models/resumable/upload/")
+    page.get_by_label("Model file").set_input_files(str(model_file))
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page).to_have_url(re.compile(r"/vendor/models/resumable/versions/1\.0\.0/$"), timeout=30_000)
+    get_redis().delete("convert")  # no worker here; leave no pipeline message for later tests
+    assert len(cut) == 1
+    assert ModelVersion.objects.filter(model=listing).count() == 1
+    assert UploadSession.objects.get(model=listing).status == UploadSession.Status.COMPLETED
