@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-peers
+.PHONY: install run test lint bench bench-peers bench-front-ends
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ bench: install
 PEERS := bentoml pytriton kserve
 bench-peers: install $(PEERS:%=bench/.venvs/%/.installed)
 	$(BIN)/python bench/peers/run.py $(BENCH_ARGS)
+
+# The front ends alone (gunicorn gthread, uvicorn, grpcio), from the KServe venv, which has all three.
+bench-front-ends: install bench/.venvs/kserve/.installed
+	bench/.venvs/kserve/bin/python bench/peers/front_ends.py $(BENCH_ARGS)
 
 bench/.venvs/%/.installed: bench/peers/requirements-%.txt
 	@test -x bench/.venvs/$*/bin/python || $(PYTHON) -m venv bench/.venvs/$*
