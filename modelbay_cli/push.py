@@ -166,11 +166,15 @@ def _why_waiting(response, code: str | None) -> str:
 
 
 def _wait_while_completing(api: Api, path: str, deadline: float) -> None:
-    while api.get(path).get("completing"):
+    """Polls the session every POLL_SECONDS until no `complete` is assembling it (sleeping first,
+    so a proxy that keeps failing at once is not asked again in a tight loop)."""
+    while True:
+        time.sleep(POLL_SECONDS)
+        if not api.get(path).get("completing"):
+            return
         if time.monotonic() > deadline:
             raise CliError(f"The server was still assembling the upload after {COMPLETE_TIMEOUT:.0f} s; run the "
                            "push again later to get its version.", exit_code=Exit.SERVER, code="timeout")  # fmt: skip
-        time.sleep(POLL_SECONDS)
 
 
 def push(api: Api, opts: PushOptions, out: Console, err: Console) -> Exit:
