@@ -156,9 +156,9 @@ def _waiting(version_id: int | None = None):
 
 
 def _mark_unqueued(version_id: int) -> None:
-    for version in _waiting(version_id):
-        state = {**version.pipeline_state, UNQUEUED: timezone.now().isoformat()}
-        _waiting(version_id).update(pipeline_state=state)
+    version = _waiting(version_id).first()
+    if version is not None:
+        _waiting(version_id).update(pipeline_state={**version.pipeline_state, UNQUEUED: timezone.now().isoformat()})
 
 
 def versions_requeue_unqueued() -> int:

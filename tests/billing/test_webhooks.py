@@ -2,12 +2,16 @@
 
 import json
 import random
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from billing.models import Invoice, StripeEvent, Transfer, VendorEarning
 from billing.services.subscription_sync import stripe_objects_sync
 from billing.services.usage_sync import usage_sync
+from billing.tasks import webhook_events_retry
+from core.redis import get_redis
 from tests.billing.stripe_support import (
     WEBHOOK_PATH,
     bill_period,
@@ -156,13 +160,6 @@ def test_saved_payment_method_becomes_the_customers_default(buyer, stripe_standi
 
 @pytest.mark.django_db(transaction=True)
 def test_an_event_stored_while_the_broker_is_down_is_acknowledged_and_picked_up_by_beat(settings, broker_down):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from billing.tasks import webhook_events_retry
-    from core.redis import get_redis
-
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_TEST_SECRET
     event = {"id": "evt_during_outage", "object": "event", "type": "customer.updated",
              "created": int(timezone.now().timestamp()), "data": {"object": {"id": "cus_x", "object": "customer"}}}
