@@ -3,9 +3,11 @@ stay in the services, whose refusals the views put back on the form."""
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template import loader
 
 from accounts.models import ApiKey, Membership, User
+from core.mail import email
 
 # Plain words for each scope; the key form, the API schema and the README say the same.
 SCOPE_HELP = {
@@ -71,6 +73,16 @@ class EmailAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email and password do not match an account. Check both, or reset the password.",
     }
+
+
+class ResilientPasswordResetForm(PasswordResetForm):
+    """Django's reset form logs a failed send and drops the email; this one queues it to be
+    tried again (core.mail), so a reset asked for during a mail server outage still arrives."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
+                  html_email_template_name=None) -> None:
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        email(subject=subject, message=loader.render_to_string(email_template_name, context), recipients=[to_email])
 
 
 class OneTimeCodeForm(forms.Form):

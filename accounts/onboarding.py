@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +19,7 @@ from accounts.models import Invitation, Membership, Organization, User
 from accounts.services import audit_record, organization_create, organization_slug_for
 from accounts.verification import existing_account_notice_send, verification_send
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.mail import email_after_commit
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -116,14 +116,14 @@ def member_invite(
     audit_record(action="invitation.created", actor=actor_membership.user, organization=organization,
                  target=email, ip_address=ip_address, details={"role": role, "invitation_id": invitation.pk})
     link = invitation_url(token)
-    transaction.on_commit(lambda: send_mail(
+    email_after_commit(
         subject=f"You are invited to {organization.name} on Modelbay",
         message=(
             f"{actor_membership.user.email} invited you to join {organization.name} on Modelbay as {role}.\n\n"
             f"Accept within {INVITATION_LIFETIME.days} days: {link}\n"
         ),
-        from_email=None, recipient_list=[email],
-    ))
+        recipients=[email],
+    )
     return InviteResult(invitation=invitation, token=token)
 
 

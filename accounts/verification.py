@@ -8,7 +8,6 @@ Only self-service sign-ups start unverified (accounts.models.User.email_verified
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from core.errors import InvalidInput, RateLimited
+from core.mail import email_after_commit
 from core.redis import get_redis
 
 _SALT = "accounts.email-verification"
@@ -35,7 +35,7 @@ def verification_send(*, user: User) -> None:
     """Emails the confirmation link (after commit, so the link never names an uncommitted user)."""
     link = verification_url(user=user)
     days = settings.EMAIL_VERIFICATION_MAX_AGE_SECONDS // 86400
-    transaction.on_commit(lambda: send_mail(
+    email_after_commit(
         subject="Confirm your email address for Modelbay",
         message=(
             "Open this link to confirm that this address is yours:\n\n"
@@ -43,8 +43,8 @@ def verification_send(*, user: User) -> None:
             f"It works for {days} days. Until then you can sign in and create test keys; live keys "
             "need a confirmed address.\nIf you did not sign up for Modelbay, ignore this email.\n"
         ),
-        from_email=None, recipient_list=[user.email],
-    ))
+        recipients=[user.email],
+    )
 
 
 def verification_resend(*, user: User) -> None:
@@ -92,7 +92,7 @@ def existing_account_notice_send(*, user: User) -> None:
     confirm = "" if user.email_verified else (
         f"\nYour address is not confirmed yet; this link confirms it:\n{verification_url(user=user)}\n"
     )
-    transaction.on_commit(lambda: send_mail(
+    email_after_commit(
         subject="Someone tried to sign up to Modelbay with your address",
         message=(
             "Someone, maybe you, tried to create a Modelbay account with this email address. "
@@ -100,5 +100,5 @@ def existing_account_notice_send(*, user: User) -> None:
             f"Sign in: {login}\nForgot your password? Choose a new one: {reset}\n{confirm}\n"
             "If it was not you, you can ignore this email; your account is unchanged.\n"
         ),
-        from_email=None, recipient_list=[user.email],
-    ))
+        recipients=[user.email],
+    )

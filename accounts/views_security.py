@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
 from accounts import two_factor, verification
-from accounts.forms import EmailAuthenticationForm, OneTimeCodeForm
+from accounts.forms import EmailAuthenticationForm, OneTimeCodeForm, ResilientPasswordResetForm
 from accounts.lockout import lockout_response, login_username
 from accounts.models import User
 from accounts.pages import flash_error
@@ -66,6 +66,7 @@ def landing_url(request: HttpRequest) -> str:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ResilientPasswordResetForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from billing.models import StripeEvent
 from billing.stripe_client import stripe_enabled
+from core.mail import EMAIL_MAX_RETRIES, retried_while_mail_server_unavailable
 from core.redis import get_redis
 
 log = logging.getLogger(__name__)
@@ -98,3 +99,11 @@ def local_invoices_close() -> int:
     end = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     start = (end - timedelta(days=1)).replace(day=1)
     return close(period_start=start, period_end=end)
+
+
+@shared_task(name="billing.tasks.alert_email", bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
+def alert_email(self, notification_id: int) -> None:
+    from billing.services.alerts import alert_email_send
+
+    with retried_while_mail_server_unavailable(self):
+        alert_email_send(notification_id=notification_id)

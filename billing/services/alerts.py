@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from billing.models import Notification
+from core.queueing import send_after_commit
 
 THRESHOLDS = (80, 100)
 
@@ -64,11 +65,17 @@ def notification_raise(
             defaults={"organization_id": organization_id, "message": message},
         )
     if created and settings.BILLING_ALERT_EMAILS:
-        transaction.on_commit(lambda: _email(notification))
+        # Queued, never sent here: the call that crossed the threshold is an inference request.
+        send_after_commit("billing.tasks.alert_email", args=[notification.pk])
     return notification if created else None
 
 
-def _email(notification: Notification) -> None:
+def alert_email_send(*, notification_id: int) -> None:
+    """Emails the alert to its organization's owners and admins (staff's alerts: active staff).
+    Raises the mail server's error, for the task to retry."""
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None or notification.emailed_at is not None:  # gone, or a redelivery: sent already
+        return
     if notification.organization_id is None:
         from accounts.models import User
 
@@ -80,5 +87,5 @@ def _email(notification: Notification) -> None:
             .values_list("user__email", flat=True)
         )
     if recipients:
-        send_mail("Modelbay usage alert", notification.message, None, recipients, fail_silently=True)
+        send_mail("Modelbay usage alert", notification.message, None, recipients)
         Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now())

@@ -466,3 +466,11 @@ LOGGING = {
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Modelbay <noreply@modelbay.local>")
+# With EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend: the server to send through.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Django waits forever by default; a mail server that hangs must not hold a request (core/mail.py).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
