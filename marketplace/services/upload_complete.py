@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.errors import ApplicationError, Conflict
 from marketplace.models import ModelVersion, UploadPart, UploadSession
 from marketplace.services.uploads import UploadClosed, not_completing, part_count, parts_delete
-from marketplace.services.versions import version_upload
+from marketplace.services.versions import version_create, version_source_store
 from marketplace.upload_store import part_store, unseal_parts
 
 
@@ -87,9 +87,10 @@ def _assemble_and_hand_over(session: UploadSession) -> ModelVersion:
     with tempfile.TemporaryDirectory(prefix="mb-assemble-", dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         try:
             source, filename = _assemble(session, Path(tmp))
-            with transaction.atomic():
-                created = version_upload(model=session.model, upload=source, filename=filename,
-                                         version=session.version, example_inputs=session.example_inputs)  # fmt: skip
+            stored = version_source_store(model=session.model, upload=source, filename=filename,
+                                          version=session.version, example_inputs=session.example_inputs)  # fmt: skip
+            with transaction.atomic():  # the version and the session's end, together or not at all
+                created = version_create(model=session.model, stored=stored)
                 UploadSession.objects.filter(pk=session.pk).update(
                     status=UploadSession.Status.COMPLETED, completing_at=None, updated_at=timezone.now())  # fmt: skip
         except ApplicationError as exc:

@@ -9,6 +9,7 @@ take longer.
 import re
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from core.queueing import send_after_commit
 from inference.conversion.steps.errors import ModelCheckError
 from inference.conversion.steps.formats import SourceFormat, sniff
 from inference.conversion.steps.safety import check_zip
-from marketplace.artifacts import artifact_delete, artifact_save
+from marketplace.artifacts import Artifact, artifact_delete, artifact_save
 from marketplace.models import Model, ModelVersion
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
@@ -110,11 +111,34 @@ def version_check_new(*, model: Model, version: str) -> None:
         raise Conflict(f"Version {version} of '{model.slug}' exists; versions are immutable, upload a new one.")
 
 
+@dataclass(frozen=True)
+class StoredSource:
+    """A vendor's upload, sniffed and stored encrypted, not yet a version (version_source_store)."""
+
+    version: str
+    source_format: SourceFormat
+    filename: str
+    source: Artifact
+    examples: Artifact | None
+
+
 def version_upload(
     *, model: Model, upload: Path, filename: str, version: str | None = None,
     example_inputs: dict | Path | None = None,
 ) -> ModelVersion:
     """Sniff, store encrypted, create the version in `received` and queue the pipeline."""
+    stored = version_source_store(model=model, upload=upload, filename=filename, version=version,
+                                  example_inputs=example_inputs)  # fmt: skip
+    return version_create(model=model, stored=stored)
+
+
+def version_source_store(
+    *, model: Model, upload: Path, filename: str, version: str | None = None,
+    example_inputs: dict | Path | None = None,
+) -> StoredSource:
+    """The slow half of an upload (reading and encrypting every byte), refused early if the file
+    or the version number cannot be taken. Call it outside any transaction: on SQLite a transaction
+    holds the database's one write lock, which minutes of encryption would keep from everyone."""
     if version is not None and not SEMVER.match(version):
         raise InvalidInput(f"'{version}' is not a semantic version; use MAJOR.MINOR.PATCH, e.g. 1.2.0.")
     try:
@@ -130,18 +154,26 @@ def version_upload(
         examples = _example_inputs_npz(example_inputs, Path(tmp)) if example_inputs is not None else None
         source = artifact_save(organization=organization, source=upload, kind="source")
         examples_artifact = artifact_save(organization=organization, source=examples, kind="examples") if examples else None
+    return StoredSource(version=version, source_format=fmt, filename=Path(filename).name[:255], source=source,
+                        examples=examples_artifact)  # fmt: skip
+
+
+def version_create(*, model: Model, stored: StoredSource) -> ModelVersion:
+    """The version in `received`, its pipeline queued after commit. Quick: a caller may wrap it
+    in a transaction of its own to record something with it."""
     try:
         with transaction.atomic():
             created = ModelVersion.objects.create(
-                model=model, version=version, status=ModelVersion.Status.RECEIVED, stages=initial_stages(),
-                source_format=fmt.value, source_filename=Path(filename).name[:255],
-                source_artifact=source.name, source_sha256=source.sha256, source_size=source.size,
-                example_inputs_artifact=examples_artifact.name if examples_artifact else "",
+                model=model, version=stored.version, status=ModelVersion.Status.RECEIVED, stages=initial_stages(),
+                source_format=stored.source_format.value, source_filename=stored.filename,
+                source_artifact=stored.source.name, source_sha256=stored.source.sha256,
+                source_size=stored.source.size,
+                example_inputs_artifact=stored.examples.name if stored.examples else "",
             )
             _queue_pipeline(created.pk)
     except IntegrityError as exc:
-        _delete_unreferenced(model.organization, [source.name, examples_artifact.name if examples_artifact else ""])
-        raise Conflict(f"Version {version} of '{model.slug}' was just created by another upload.") from exc
+        _delete_unreferenced(model.organization, [stored.source.name, stored.examples.name if stored.examples else ""])
+        raise Conflict(f"Version {stored.version} of '{model.slug}' was just created by another upload.") from exc
     return created
 
 
