@@ -343,6 +343,9 @@ MODELBAY_UPLOAD_PART_BYTES = env.int("MODELBAY_UPLOAD_PART_BYTES", default=64 * 
 MODELBAY_UPLOAD_MIN_PART_BYTES = env.int("MODELBAY_UPLOAD_MIN_PART_BYTES", default=5 * 2**20)
 MODELBAY_UPLOAD_MAX_PART_BYTES = env.int("MODELBAY_UPLOAD_MAX_PART_BYTES", default=256 * 2**20)
 MODELBAY_UPLOAD_SESSION_TTL_SECONDS = env.int("MODELBAY_UPLOAD_SESSION_TTL_SECONDS", default=24 * 3600)
+# A `complete` renews its claim on the session every lease/4 s while it assembles; one whose
+# process died (a restart mid-assembly) gives the session back to the next `complete` after this.
+MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.float("MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=120)
 MODELBAY_MAX_EXAMPLE_INPUTS_BYTES = env.int("MODELBAY_MAX_EXAMPLE_INPUTS_BYTES", default=64 * 2**20)
 # A worker heartbeats its claimed stage every lease/3 s; a claim older than the lease is taken
 # over by a redelivered task. A version stuck in a stage past the deadline is re-queued by beat.

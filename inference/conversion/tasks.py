@@ -13,18 +13,16 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from core.leases import renewed
 from inference.conversion import claims, runners
 from inference.conversion.hints import hint_for
 from inference.conversion.steps.errors import ModelCheckError
@@ -35,25 +33,10 @@ from marketplace.services.versions import _delete_unreferenced, versions_requeue
 logger = logging.getLogger("modelbay.pipeline")
 
 
-@contextmanager
 def _heartbeat(claim: claims.Claim):
     """Refresh the claim's heartbeat every lease/3 s while the stage runs."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(max(1.0, settings.MODELBAY_PIPELINE_LEASE_SECONDS / 3)):
-                claims.heartbeat(claim)
-        finally:
-            connection.close()  # this thread's own DB connection
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{claim.version_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return renewed(lambda: claims.heartbeat(claim), every=max(1.0, settings.MODELBAY_PIPELINE_LEASE_SECONDS / 3),
+                   name=f"heartbeat-{claim.version_id}")  # fmt: skip
 
 
 def _run_stage(claim: claims.Claim, work: Path) -> bool:

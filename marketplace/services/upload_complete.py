@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
+from core.leases import renewed
 from marketplace.models import ModelVersion, UploadPart, UploadSession
 from marketplace.services.uploads import UploadClosed, not_completing, part_count, parts_delete
 from marketplace.services.versions import version_create, version_source_store
@@ -51,14 +52,23 @@ def upload_session_complete(*, session: UploadSession) -> ModelVersion:
         raise Conflict("This upload is being completed by another request; poll GET /api/v1/vendor/uploads/"
                        f"{session.id}.", code="upload_completing")  # fmt: skip
     try:
-        missing = _missing_parts(session)
-        if missing:
-            raise Conflict("Some parts have not arrived; send them, then complete again.",
-                           code="upload_incomplete", details={"missing": missing})  # fmt: skip
-        return _assemble_and_hand_over(session)
+        with _claim_renewed(session):
+            missing = _missing_parts(session)
+            if missing:
+                raise Conflict("Some parts have not arrived; send them, then complete again.",
+                               code="upload_incomplete", details={"missing": missing})  # fmt: skip
+            return _assemble_and_hand_over(session)
     finally:
         # Whatever happened, a session still open is not being completed any more.
         UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.OPEN).update(completing_at=None)
+
+
+def _claim_renewed(session: UploadSession):
+    """Keeps this request's claim fresh while it works (tens of GiB take minutes), so only a
+    `complete` whose process died loses it, MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS later."""
+    claim = UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.OPEN, completing_at__isnull=False)
+    return renewed(lambda: claim.update(completing_at=timezone.now()),
+                   every=settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS / 4, name=f"complete-{session.pk}")
 
 
 def _already_completed(session: UploadSession) -> ModelVersion | None:

@@ -10,7 +10,7 @@ open session, so a client that was killed needs no local state.
 import hashlib
 import math
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,8 +26,6 @@ from marketplace.upload_store import part_store, scratch_file, seal_part, sealed
 
 MAX_FILES = 1000
 MAX_PARTS_PER_FILE = 10_000  # S3's limit, kept on local disk too so a session works on either
-# A `complete` that died mid-assembly gives the session back after this long.
-COMPLETE_LEASE = timedelta(hours=1)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -187,14 +185,19 @@ def _require_still_open(session: UploadSession) -> None:
         _require_open(session)
 
 
+def _lapsed_before() -> datetime:
+    """A claim to complete renewed before this is a dead one's (upload_complete renews it)."""
+    return timezone.now() - timedelta(seconds=settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS)
+
+
 def is_completing(session: UploadSession) -> bool:
     """Whether a `complete` is assembling this session's parts right now."""
     return (session.status == UploadSession.Status.OPEN and session.completing_at is not None
-            and session.completing_at > timezone.now() - COMPLETE_LEASE)  # fmt: skip
+            and session.completing_at > _lapsed_before())  # fmt: skip
 
 
 def not_completing() -> Q:
-    return Q(completing_at__isnull=True) | Q(completing_at__lt=timezone.now() - COMPLETE_LEASE)
+    return Q(completing_at__isnull=True) | Q(completing_at__lt=_lapsed_before())
 
 
 def _touch(session: UploadSession) -> None:

@@ -333,10 +333,52 @@ def test_the_session_says_while_a_complete_is_assembling_it(vendor, listing):
     UploadSession.objects.filter(pk=body["id"]).update(completing_at=timezone.now())  # another request assembles
     assert vendor.client.get(path).json()["completing"] is True
     assert complete(vendor, body["id"]).json()["error"]["code"] == "upload_completing"
-    # a complete that died mid-assembly (its process killed) gives the session back after the lease
-    UploadSession.objects.filter(pk=body["id"]).update(completing_at=timezone.now() - timedelta(hours=2))
+    # a complete that died mid-assembly (its process killed) stops renewing its claim, and the
+    # session is free again once the lease (two minutes, not an hour) has passed
+    lapsed = timezone.now() - timedelta(seconds=settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS + 1)
+    UploadSession.objects.filter(pk=body["id"]).update(completing_at=lapsed)
     assert vendor.client.get(path).json()["completing"] is False
     done = complete(vendor, body["id"])
     assert done.status_code == 202, done.content
     assert vendor.client.get(path).json()["status"] == "completed"
     assert complete(vendor, body["id"]).json()["version"] == done.json()["version"]  # asked again: the same
+
+
+@pytest.mark.django_db(transaction=True)  # the claim's renewals commit from a thread of their own
+def test_a_complete_that_outlasts_the_lease_keeps_its_claim_while_it_works(vendor, listing, settings):
+    import os
+    import threading
+    import time
+
+    from django.db import connection
+    from django.utils import timezone
+
+    settings.MODELBAY_UPLOAD_PART_BYTES = 8 * 2**20
+    lease = settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS = 0.06  # renewed every 0.015 s
+    files = {"weights.bin": os.urandom(128 * 2**20), "model.onnx": _tiny_onnx()}
+    body = open_upload(vendor, listing, files).json()
+    send_all(vendor, body, files)
+    seen, finished = [], threading.Event()
+
+    def watch() -> None:  # what another request's claim would read, 100 times a second
+        try:
+            while not finished.wait(0.01):
+                claimed_at = UploadSession.objects.filter(pk=body["id"]).values_list("completing_at", flat=True)[0]
+                if claimed_at is not None:
+                    seen.append((timezone.now(), claimed_at))
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.monotonic()
+    try:
+        done = complete(vendor, body["id"])
+    finally:
+        finished.set()
+        watcher.join()
+    assert done.status_code == 202, done.content
+    assert time.monotonic() - started > 3 * lease, "too quick to outlast the lease: make the upload larger"
+    claims = sorted({claimed_at for _, claimed_at in seen})
+    assert len(claims) >= 4  # the claim and its renewals
+    assert max((now - claimed_at).total_seconds() for now, claimed_at in seen) < lease  # never lapsed
