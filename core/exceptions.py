@@ -6,16 +6,24 @@ never with the request body, which may hold a buyer's payload.
 
 import logging
 
+import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from core.errors import ApplicationError
 
 logger = logging.getLogger("modelbay.errors")
+
+# Redis (counters, caches, the broker) restarting or unreachable: the request failed as a whole
+# (its transaction rolled back) and can be sent again as it is, so 503 with Retry-After, not 500.
+BACKEND_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnavailable)
+UNAVAILABLE_MESSAGE = "A service Modelbay depends on is restarting or unreachable; retry in a few seconds."
+RETRY_AFTER_SECONDS = 5
 
 _DRF_CODES = {
     drf.NotAuthenticated: ("authentication_failed", "Send a valid API key as 'Authorization: Bearer mb_live_...' or log in."),
@@ -66,6 +74,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             response["WWW-Authenticate"] = 'Bearer realm="modelbay"'
             response.status_code = 401
         return response
+    if isinstance(exc, BACKEND_UNAVAILABLE):
+        log_backend_unavailable(exc)
+        return Response(_body("service_unavailable", UNAVAILABLE_MESSAGE), status=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
     view = context.get("view")
     logger.error(
         "unhandled %s in %s", type(exc).__name__, type(view).__name__ if view else "?",
@@ -93,6 +105,16 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return api_error_response(request, 403, "permission_denied", "You are not allowed to do this.")
+
+
+def log_backend_unavailable(exc: Exception) -> None:
+    logger.warning("backing service unavailable (%s): answered 503", type(exc).__name__)
+
+
+def service_unavailable_view(request: HttpRequest) -> HttpResponse:
+    response = api_error_response(request, 503, "service_unavailable", UNAVAILABLE_MESSAGE)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:

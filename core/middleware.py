@@ -20,7 +20,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework.response import Response
 
-from core.exceptions import API_PREFIXES, api_error_response
+from core import views
+from core.exceptions import (
+    API_PREFIXES,
+    BACKEND_UNAVAILABLE,
+    api_error_response,
+    log_backend_unavailable,
+)
 
 
 class ApiErrorsMiddleware:
@@ -43,6 +49,24 @@ class ApiErrorsMiddleware:
             code, message = self.REWRITTEN[response.status_code]
             return api_error_response(request, response.status_code, code, message.format(path=request.path))
         return response
+
+
+class BackendUnavailableMiddleware:
+    """A page or non-DRF view that meets Redis restarting or unreachable answers 503 with
+    Retry-After (an error page saying to retry), not Django's 500. DRF views get the same from
+    core.exceptions.exception_handler."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, BACKEND_UNAVAILABLE):
+            return None
+        log_backend_unavailable(exception)
+        return views.service_unavailable(request)
 
 
 class _Nonce:

@@ -32,3 +32,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return exceptions.server_error_view(request)
     # No request context: whatever broke (database, Redis) must not break the error page too.
     return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """Redis restarting or unreachable (core.middleware.BackendUnavailableMiddleware)."""
+    if _is_api(request):
+        return exceptions.service_unavailable_view(request)
+    response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(exceptions.RETRY_AFTER_SECONDS)
+    return response

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "core.middleware.BackendUnavailableMiddleware",  # Redis down: 503 with Retry-After, not 500
 ]
 
 ROOT_URLCONF = "config.urls"
