@@ -354,7 +354,7 @@ def test_a_complete_that_outlasts_the_lease_keeps_its_claim_while_it_works(vendo
     from django.utils import timezone
 
     settings.MODELBAY_UPLOAD_PART_BYTES = 8 * 2**20
-    lease = settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS = 0.06  # renewed every 0.015 s
+    lease = settings.MODELBAY_UPLOAD_COMPLETE_LEASE_SECONDS = 0.08  # renewed every 0.02 s
     files = {"weights.bin": os.urandom(128 * 2**20), "model.onnx": _tiny_onnx()}
     body = open_upload(vendor, listing, files).json()
     send_all(vendor, body, files)
