@@ -49,6 +49,28 @@ def test_bad_bodies_are_400_naming_the_parameter(body, param, fragment):
     assert refused.value.body()["error"]["type"] == "invalid_request_error"
 
 
+def test_unsupported_parameters_at_values_that_ask_for_nothing_are_accepted_as_clients_send_them():
+    neutral = {"presence_penalty": 0, "frequency_penalty": 0.0, "logprobs": False, "top_logprobs": 0,
+               "logit_bias": {}, "response_format": {"type": "text"}, "tool_choice": "none", "tools": None,
+               "parallel_tool_calls": None, "store": False, "service_tier": "auto", "modalities": ["text"]}
+    params = parse({"model": "m", "messages": MESSAGES, "temperature": 0, **neutral}, kind="chat")
+    assert params.temperature == 0 and params.messages == MESSAGES
+    assert parse({"model": "m", "prompt": "Once", "echo": False, "best_of": 1, "suffix": "", "logprobs": None},
+                 kind="completion").prompt == "Once"
+
+
+@pytest.mark.parametrize("kind, name, value", [
+    ("chat", "presence_penalty", 0.5), ("chat", "logprobs", True), ("chat", "response_format", {"type": "json_object"}),
+    ("chat", "tools", []), ("chat", "logit_bias", {"50256": -100}), ("completion", "logprobs", 0),
+    ("completion", "best_of", 2), ("completion", "echo", 1),
+])
+def test_an_unsupported_parameter_that_asks_for_something_is_still_refused(kind, name, value):
+    body = {"model": "m", name: value, **({"messages": MESSAGES} if kind == "chat" else {"prompt": "Once"})}
+    with pytest.raises(OpenAIError) as refused:
+        parse(body, kind=kind)
+    assert refused.value.param == name and refused.value.body()["error"]["code"] == "unsupported_parameter"
+
+
 LLAMA3_STYLE = (
     "{{ bos_token }}{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
     "{{ raise_exception('the first message must be the system prompt') }}{% endif %}"

@@ -1,7 +1,8 @@
 """The OpenAI request bodies of /v1/chat/completions and /v1/completions, checked field by field.
 
 Everything a buyer can send is either used, or refused with a 400 that names the parameter:
-silently ignoring `n: 3` or `logprobs` would return something other than what was asked for.
+silently ignoring `n: 3` or `logprobs` would return something other than what was asked for. A
+parameter this API does not offer is accepted only at a value that asks for nothing (`NEUTRAL`).
 `user` and `metadata`-like labels that change nothing about the answer are accepted and ignored.
 """
 
@@ -29,6 +30,16 @@ UNSUPPORTED = {
     "modalities": "only text is offered", "prediction": "predicted outputs are not offered",
     "reasoning_effort": "reasoning effort is not offered", "service_tier": "service tiers are not offered",
     "store": "completions are never stored", "web_search_options": "web search is not offered",
+}
+# Values of those parameters that ask for nothing beyond what this API does anyway. Many clients
+# send them on every request (`presence_penalty: 0`, `logprobs: false`, `response_format: text`),
+# so they are accepted; a null is accepted for any of them. Compared with their types, so that
+# `logprobs: 0` (on /v1/completions: the chosen token's log probability) is not taken for false.
+NEUTRAL = {
+    "logprobs": (False,), "top_logprobs": (0,), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
+    "logit_bias": ({},), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
+    "function_call": ("none",), "response_format": ({"type": "text"},), "modalities": (["text"],),
+    "store": (False,), "service_tier": ("auto", "default"),
 }
 MAX_STOP = 4
 MAX_PROMPT_CHARS = 1_000_000
@@ -83,6 +94,8 @@ def parse(body: Any, *, kind: str) -> GenerationParams:
     allowed = COMMON | (CHAT_ONLY if kind == "chat" else COMPLETION_ONLY)
     for name in body:
         if name in UNSUPPORTED:
+            if _neutral(name, body[name]):
+                continue
             raise _bad(f"'{name}' is not supported: {UNSUPPORTED[name]}. Remove it from the request.", name,
                        "unsupported_parameter")
         if name not in allowed:
@@ -117,6 +130,10 @@ def parse(body: Any, *, kind: str) -> GenerationParams:
         params.max_tokens = 16 if max_tokens is None else max_tokens  # OpenAI's default for completions
         params.prompt = _prompt(body.get("prompt"))
     return params
+
+
+def _neutral(name: str, value: Any) -> bool:
+    return value is None or any(type(value) is type(v) and value == v for v in NEUTRAL.get(name, ()))
 
 
 def _flag(body: dict, name: str) -> bool:
