@@ -172,8 +172,10 @@ class WebServer:
         self.log.close()
 
 
-def greedy_tokens(ids: list[int], *, max_tokens: int, family: str = "llama") -> list[int]:
-    """What ONNX Runtime GenAI generates greedily from `ids` on the family's built folder."""
+def greedy_tokens(ids: list[int], *, max_tokens: int, family: str = "llama", presence_penalty: float = 0.0,
+                  frequency_penalty: float = 0.0) -> list[int]:
+    """What ONNX Runtime GenAI generates greedily from `ids` on the family's built folder; with
+    penalties, on its logits less OpenAI's penalties for the tokens generated so far (set_logits)."""
     import numpy as np
     import onnxruntime_genai as og
 
@@ -182,8 +184,13 @@ def greedy_tokens(ids: list[int], *, max_tokens: int, family: str = "llama") -> 
     params.set_search_options(do_sample=False, max_length=len(ids) + max_tokens)
     generator = og.Generator(model, params)
     generator.append_tokens(np.array([ids], dtype=np.int32))
-    tokens = []
+    tokens: list[int] = []
     while not generator.is_done():
+        if tokens and (presence_penalty or frequency_penalty):
+            logits = generator.get_logits().astype(np.float32)
+            seen, counts = np.unique(tokens, return_counts=True)
+            logits[..., seen] -= counts * frequency_penalty + presence_penalty
+            generator.set_logits(logits)
         generator.generate_next_token()
         tokens.append(int(generator.get_next_tokens()[0]))
     return tokens

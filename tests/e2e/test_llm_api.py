@@ -58,7 +58,7 @@ def sdk(persona, web) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{web.base}/v1", api_key=persona.secret, max_retries=0, timeout=120)
 
 
-def reference(messages_or_prompt, *, max_tokens: int, family: str = "llama") -> tuple[str, int, int]:
+def reference(messages_or_prompt, *, max_tokens: int, family: str = "llama", **penalties) -> tuple[str, int, int]:
     """(text, completion tokens, prompt tokens) of greedy ONNX Runtime GenAI on the built folder."""
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
@@ -70,7 +70,7 @@ def reference(messages_or_prompt, *, max_tokens: int, family: str = "llama") -> 
         ids = AutoTokenizer.from_pretrained(folder).apply_chat_template(messages_or_prompt, tokenize=True,
                                                                         add_generation_prompt=True)
         ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-    tokens = greedy_tokens(ids, max_tokens=max_tokens, family=family)
+    tokens = greedy_tokens(ids, max_tokens=max_tokens, family=family, **penalties)
     eos_ids = json.loads((folder / "genai_config.json").read_text())["model"]["eos_token_id"]
     eos = set(eos_ids) if isinstance(eos_ids, list) else {eos_ids}
     # og's own decode drops a trailing partial UTF-8 character; the tokenizer's decode keeps it, as
@@ -99,8 +99,18 @@ def test_models_are_listed_and_a_chat_completion_is_what_onnx_runtime_genai_gene
     assert raw.headers["RateLimit-Policy"].startswith('"key";q=')
     # with parameters many clients send at their neutral values on every call
     int4 = client.chat.completions.create(model=f"{CHAT}:int4", messages=MESSAGES, temperature=0, max_tokens=8,
-                                          presence_penalty=0, frequency_penalty=0, logprobs=False)  # fmt: skip
+                                          presence_penalty=0, logprobs=False, logit_bias={})  # fmt: skip
     assert int4.usage.completion_tokens >= 1 and int4.model == f"{CHAT}:int4"
+
+
+def test_presence_and_frequency_penalties_give_what_onnx_runtime_genai_gives_on_the_penalised_logits(
+        buyer, chat_model, web, worker):
+    penalties = {"presence_penalty": 0.5, "frequency_penalty": 1.5}
+    answer = sdk(buyer, web).chat.completions.create(model=CHAT, messages=MESSAGES, temperature=0, max_tokens=24,
+                                                     **penalties)  # fmt: skip
+    text, completion_tokens, _ = reference(MESSAGES, max_tokens=24, **penalties)
+    assert answer.choices[0].message.content == text and answer.usage.completion_tokens == completion_tokens
+    assert text != reference(MESSAGES, max_tokens=24)[0]  # the penalties changed the answer
 
 
 def test_a_completion_is_what_onnx_runtime_genai_generates(buyer, chat_model, web, worker):
@@ -204,7 +214,7 @@ def test_refusals_come_in_openais_shape_and_the_sdk_raises_its_own_errors(vendor
         dict(messages=[{"role": "user", "content": "fox " * 3000}], expect="maximum context length",
              param="messages"),
         dict(messages=MESSAGES, n=2, expect="Only n=1", param="n"),
-        dict(messages=MESSAGES, presence_penalty=0.5, expect="penalties are not offered", param="presence_penalty"),
+        dict(messages=MESSAGES, logit_bias={"5": 10}, expect="logit bias is not offered", param="logit_bias"),
         dict(messages=[{"role": "user"}], expect="content", param="messages[0].content"),
         dict(messages=MESSAGES, extra_body={"mirostat": 2}, expect="Unknown parameter 'mirostat'", param="mirostat"),
     ]

@@ -21,6 +21,15 @@ def test_a_chat_body_becomes_generation_parameters():
     assert params.stop == ["###"] and params.stream and params.include_usage
 
 
+def test_presence_and_frequency_penalties_reach_the_sampler_and_are_bounded_as_openai_bounds_them():
+    params = parse({"model": "m", "messages": MESSAGES, "presence_penalty": 0.5, "frequency_penalty": -1},
+                   kind="chat")  # fmt: skip
+    assert params.sampling()["presence_penalty"] == 0.5 and params.sampling()["frequency_penalty"] == -1.0
+    with pytest.raises(OpenAIError) as refused:
+        parse({"model": "m", "prompt": "Once", "frequency_penalty": 2.5}, kind="completion")
+    assert refused.value.param == "frequency_penalty" and "from -2 to 2" in refused.value.message
+
+
 def test_completions_default_to_sixteen_tokens_as_openai_does():
     assert parse({"model": "acme.llama", "prompt": "Once"}, kind="completion").max_tokens == 16
 
@@ -60,7 +69,7 @@ def test_unsupported_parameters_at_values_that_ask_for_nothing_are_accepted_as_c
 
 
 @pytest.mark.parametrize("kind, name, value", [
-    ("chat", "presence_penalty", 0.5), ("chat", "logprobs", True), ("chat", "response_format", {"type": "json_object"}),
+    ("chat", "top_logprobs", 2), ("chat", "logprobs", True), ("chat", "response_format", {"type": "json_object"}),
     ("chat", "tools", []), ("chat", "logit_bias", {"50256": -100}), ("completion", "logprobs", 0),
     ("completion", "best_of", 2), ("completion", "echo", 1),
 ])

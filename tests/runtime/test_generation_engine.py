@@ -413,6 +413,28 @@ def test_top_k_one_samples_the_greedy_tokens(genai_folder):
     assert top1 == greedy
 
 
+@pytest.mark.slow
+def test_penalties_give_what_onnxruntime_genai_gives_on_the_penalised_logits():
+    from tests.llm_serving import genai_folder as built
+    from tests.llm_serving import greedy_tokens
+
+    ids, penalties = [0, 300, 301, 302, 303], {"presence_penalty": 0.8, "frequency_penalty": 1.2}
+    expected = greedy_tokens(ids, max_tokens=30, **penalties)
+    with Engine(built("llama"), max_batch=2) as engine:
+        assert generate(engine, ids, max_new_tokens=30, **penalties).tokens == expected
+    assert expected != greedy_tokens(ids, max_tokens=30)  # the penalties changed the tokens
+
+
+def test_penalties_lower_the_logits_of_tokens_already_generated_as_openai_defines_them():
+    def picks(n: int, **penalty) -> list[int]:
+        sampler = Sampler(SamplingParams(temperature=0, **penalty))
+        return [sampler(np.array([2.0, 1.9, 0.0], np.float32)) for _ in range(n)]
+
+    assert picks(4) == [0, 0, 0, 0]
+    assert picks(4, frequency_penalty=0.5) == [0, 1, 0, 1]  # minus 0.5 per time generated
+    assert picks(3, presence_penalty=0.15) == [0, 1, 0]  # minus 0.15 once generated at all
+
+
 def draws(logits: list[float], n: int = 4000, **params) -> np.ndarray:
     sampler = Sampler(SamplingParams(seed=0, **params))
     row = np.array(logits, np.float32)

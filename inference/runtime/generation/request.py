@@ -64,7 +64,8 @@ class GenerationRequest:
     holds off end-of-sequence ids until that many tokens were generated (stop strings still stop).
     Sampling: greedy when ``do_sample`` is False or ``temperature`` is 0, else temperature, then
     ``top_k`` (0 = no limit), then ``top_p``, drawn with ``numpy.random.default_rng(seed)``
-    (``seed=None``: fresh entropy); see sampling.py. ``fairness_key`` groups requests (e.g. the
+    (``seed=None``: fresh entropy), after OpenAI's ``presence_penalty`` and ``frequency_penalty``
+    (-2 to 2, on the tokens generated so far); see sampling.py. ``fairness_key`` groups requests (e.g. the
     buyer organization): waiting requests are admitted round-robin across keys.
     """
 
@@ -77,13 +78,16 @@ class GenerationRequest:
     top_p: float = 1.0
     seed: int | None = None
     do_sample: bool = True
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     stop: Sequence[str] = ()
     fairness_key: Hashable = None
 
     def sampling(self) -> SamplingParams:
         """The validated sampling parameters (ValueError if they are not)."""
         return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=self.seed,
-                              do_sample=self.do_sample)  # fmt: skip
+                              do_sample=self.do_sample, presence_penalty=self.presence_penalty,
+                              frequency_penalty=self.frequency_penalty)  # fmt: skip
 
     def checked_prompt(self, *, vocab_size: int, max_length: int) -> np.ndarray:
         """The prompt as int64 ids once every field was checked; ValueError says what is wrong."""

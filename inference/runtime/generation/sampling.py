@@ -7,6 +7,10 @@ transformers' TopK warper), cut to the nucleus (the fewest most likely tokens wh
 sums to at least ``top_p``), and one token is drawn with the request's own
 ``numpy.random.Generator``. The draw depends only on that row's logits and that generator, so a
 seed reproduces the same tokens whatever else shares the batch.
+
+Before either, OpenAI's presence and frequency penalties: a token already generated ``c`` times
+in this completion (not the prompt, as vLLM counts) loses ``c * frequency_penalty +
+presence_penalty`` from its logit.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     do_sample: bool = True
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, int | float) \
@@ -45,10 +51,18 @@ class SamplingParams:
             raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
         if not isinstance(self.do_sample, bool):
             raise ValueError(f"do_sample must be true or false, got {self.do_sample!r}")
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not -2 <= value <= 2:
+                raise ValueError(f"{name} must be a number from -2 to 2, got {value!r}")
 
     @property
     def greedy(self) -> bool:
         return not self.do_sample or self.temperature == 0
+
+    @property
+    def penalized(self) -> bool:
+        return self.presence_penalty != 0 or self.frequency_penalty != 0
 
 
 class Sampler:
@@ -57,15 +71,26 @@ class Sampler:
     def __init__(self, params: SamplingParams) -> None:
         self.params = params
         self._rng = None if params.greedy else np.random.default_rng(params.seed)
+        self._counts: dict[int, int] = {}  # tokens generated so far, kept only when penalized
 
     def __call__(self, logits: np.ndarray) -> int:
-        """The next token id from a 1-D row of logits (float32 or float16)."""
+        """The next token id from a 1-D row of logits (float32 or float16; penalties are applied
+        to the row in place)."""
+        if self._counts:
+            self._penalize(logits)
         best = int(np.argmax(logits))
         if not math.isfinite(float(logits[best])):
             raise FloatingPointError("the model produced non-finite logits")
-        if self._rng is None:
-            return best
-        return self._draw(logits)
+        token = best if self._rng is None else self._draw(logits)
+        if self.params.penalized:
+            self._counts[token] = self._counts.get(token, 0) + 1
+        return token
+
+    def _penalize(self, logits: np.ndarray) -> None:
+        ids = np.fromiter(self._counts, np.int64, len(self._counts))
+        counts = np.fromiter(self._counts.values(), np.float64, len(self._counts))
+        penalty = counts * self.params.frequency_penalty + self.params.presence_penalty
+        logits[ids] = (logits[ids].astype(np.float64) - penalty).astype(logits.dtype)
 
     def _draw(self, logits: np.ndarray) -> int:
         params = self.params

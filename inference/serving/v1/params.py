@@ -15,7 +15,7 @@ from inference.runtime.chat import ROLES
 from inference.serving.v1.errors import OpenAIError
 
 COMMON = {"model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
-          "n", "user"}
+          "n", "user", "presence_penalty", "frequency_penalty"}
 CHAT_ONLY = {"messages", "max_completion_tokens"}
 COMPLETION_ONLY = {"prompt"}
 # OpenAI parameters this API knows and does not offer, with what to do instead.
@@ -23,8 +23,7 @@ UNSUPPORTED = {
     "logprobs": "log probabilities are not returned", "top_logprobs": "log probabilities are not returned",
     "tools": "tool calling is not offered", "tool_choice": "tool calling is not offered",
     "functions": "function calling is not offered", "function_call": "function calling is not offered",
-    "response_format": "structured output is not offered", "presence_penalty": "penalties are not offered",
-    "frequency_penalty": "penalties are not offered", "logit_bias": "logit bias is not offered",
+    "response_format": "structured output is not offered", "logit_bias": "logit bias is not offered",
     "echo": "echo is not offered", "suffix": "suffix is not offered", "best_of": "best_of is not offered",
     "parallel_tool_calls": "tool calling is not offered", "audio": "audio is not offered",
     "modalities": "only text is offered", "prediction": "predicted outputs are not offered",
@@ -32,12 +31,11 @@ UNSUPPORTED = {
     "store": "completions are never stored", "web_search_options": "web search is not offered",
 }
 # Values of those parameters that ask for nothing beyond what this API does anyway. Many clients
-# send them on every request (`presence_penalty: 0`, `logprobs: false`, `response_format: text`),
+# send them on every request (`logprobs: false`, `logit_bias: {}`, `response_format: text`),
 # so they are accepted; a null is accepted for any of them. Compared with their types, so that
 # `logprobs: 0` (on /v1/completions: the chosen token's log probability) is not taken for false.
 NEUTRAL = {
-    "logprobs": (False,), "top_logprobs": (0,), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0),
-    "logit_bias": ({},), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
+    "logprobs": (False,), "top_logprobs": (0,), "logit_bias": ({},), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
     "function_call": ("none",), "response_format": ({"type": "text"},), "modalities": (["text"],),
     "store": (False,), "service_tier": ("auto", "default"),
 }
@@ -57,12 +55,15 @@ class GenerationParams:
     top_p: float = 1.0
     top_k: int = 0  # 0: no top-k filter
     seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
 
     def sampling(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed}
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
+                "presence_penalty": self.presence_penalty, "frequency_penalty": self.frequency_penalty}
 
 
 def _bad(message: str, param: str | None, code: str = "invalid_value") -> OpenAIError:
@@ -114,6 +115,8 @@ def parse(body: Any, *, kind: str) -> GenerationParams:
         raise _bad("'top_p' must be above 0; use temperature 0 for greedy decoding.", "top_p")
     params.top_k = _integer(body, "top_k", 0) or 0
     params.seed = _integer(body, "seed", -(2**63), 2**63 - 1)
+    params.presence_penalty = _number(body, "presence_penalty", -2, 2, 0.0)
+    params.frequency_penalty = _number(body, "frequency_penalty", -2, 2, 0.0)
     params.stop = _stop(body.get("stop"))
     params.stream = _flag(body, "stream")
     params.include_usage = _stream_options(body, params.stream)
