@@ -30,6 +30,14 @@ def test_presence_and_frequency_penalties_reach_the_sampler_and_are_bounded_as_o
     assert refused.value.param == "frequency_penalty" and "from -2 to 2" in refused.value.message
 
 
+@pytest.mark.parametrize("seed", [-1, -(2**63), 0, 2**63 - 1])
+def test_any_64_bit_seed_openai_takes_is_one_the_sampler_takes(seed):
+    from inference.runtime.generation.sampling import SamplingParams
+
+    sampling = parse({"model": "m", "prompt": "Once", "seed": seed}, kind="completion").sampling()
+    assert SamplingParams(**sampling).seed == seed % 2**64  # before: a negative seed was refused by the worker
+
+
 def test_completions_default_to_sixteen_tokens_as_openai_does():
     assert parse({"model": "acme.llama", "prompt": "Once"}, kind="completion").max_tokens == 16
 

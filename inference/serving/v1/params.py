@@ -62,7 +62,9 @@ class GenerationParams:
     include_usage: bool = False
 
     def sampling(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
+        # OpenAI takes any 64-bit seed; numpy's generators take non-negative ones: the same bits.
+        seed = None if self.seed is None else self.seed % 2**64
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "seed": seed,
                 "presence_penalty": self.presence_penalty, "frequency_penalty": self.frequency_penalty}
 
 
