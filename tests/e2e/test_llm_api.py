@@ -103,7 +103,7 @@ def test_models_are_listed_and_a_chat_completion_is_what_onnx_runtime_genai_gene
     assert int4.usage.completion_tokens >= 1 and int4.model == f"{CHAT}:int4"
 
 
-def test_presence_and_frequency_penalties_give_what_onnx_runtime_genai_gives_on_the_penalised_logits(
+def test_penalties_and_logit_bias_give_what_onnx_runtime_genai_gives_on_the_adjusted_logits(
         buyer, chat_model, web, worker):
     penalties = {"presence_penalty": 0.5, "frequency_penalty": 1.5}
     answer = sdk(buyer, web).chat.completions.create(model=CHAT, messages=MESSAGES, temperature=0, max_tokens=24,
@@ -111,6 +111,12 @@ def test_presence_and_frequency_penalties_give_what_onnx_runtime_genai_gives_on_
     text, completion_tokens, _ = reference(MESSAGES, max_tokens=24, **penalties)
     assert answer.choices[0].message.content == text and answer.usage.completion_tokens == completion_tokens
     assert text != reference(MESSAGES, max_tokens=24)[0]  # the penalties changed the answer
+
+    from tokenizers import Tokenizer
+
+    forced = sdk(buyer, web).completions.create(model=CHAT, prompt="Once", max_tokens=5, logit_bias={"77": 100})
+    tokenizer = Tokenizer.from_file(str(genai_folder("llama") / "tokenizer.json"))
+    assert forced.choices[0].text == tokenizer.decode([77] * 5)  # a bias of 100 forces the token
 
 
 def test_a_completion_is_what_onnx_runtime_genai_generates(buyer, chat_model, web, worker):
@@ -214,7 +220,9 @@ def test_refusals_come_in_openais_shape_and_the_sdk_raises_its_own_errors(vendor
         dict(messages=[{"role": "user", "content": "fox " * 3000}], expect="maximum context length",
              param="messages"),
         dict(messages=MESSAGES, n=2, expect="Only n=1", param="n"),
-        dict(messages=MESSAGES, logit_bias={"5": 10}, expect="logit bias is not offered", param="logit_bias"),
+        dict(messages=MESSAGES, response_format={"type": "json_object"}, expect="structured output is not offered",
+             param="response_format"),
+        dict(messages=MESSAGES, logit_bias={"4096": 5}, expect="token ids are 0 to 511", param="logit_bias"),
         dict(messages=[{"role": "user"}], expect="content", param="messages[0].content"),
         dict(messages=MESSAGES, extra_body={"mirostat": 2}, expect="Unknown parameter 'mirostat'", param="mirostat"),
     ]

@@ -38,6 +38,15 @@ def test_any_64_bit_seed_openai_takes_is_one_the_sampler_takes(seed):
     assert SamplingParams(**sampling).seed == seed % 2**64  # before: a negative seed was refused by the worker
 
 
+def test_logit_bias_is_openais_map_of_token_ids_to_a_bias_from_minus_to_plus_100():
+    params = parse({"model": "m", "prompt": "Once", "logit_bias": {"7": 100, "42": -100.0}}, kind="completion")
+    assert params.sampling()["logit_bias"] == [(7, 100.0), (42, -100.0)]
+    for bad in ({"seven": 1}, {"-1": 1}, {"7": 101}, {"7": True}, ["7"], {str(i): 1 for i in range(301)}):
+        with pytest.raises(OpenAIError) as refused:
+            parse({"model": "m", "prompt": "Once", "logit_bias": bad}, kind="completion")
+        assert refused.value.param == "logit_bias" and "logit_bias" in refused.value.message
+
+
 def test_completions_default_to_sixteen_tokens_as_openai_does():
     assert parse({"model": "acme.llama", "prompt": "Once"}, kind="completion").max_tokens == 16
 
@@ -78,7 +87,7 @@ def test_unsupported_parameters_at_values_that_ask_for_nothing_are_accepted_as_c
 
 @pytest.mark.parametrize("kind, name, value", [
     ("chat", "top_logprobs", 2), ("chat", "logprobs", True), ("chat", "response_format", {"type": "json_object"}),
-    ("chat", "tools", []), ("chat", "logit_bias", {"50256": -100}), ("completion", "logprobs", 0),
+    ("chat", "tools", []), ("completion", "suffix", " The end."), ("completion", "logprobs", 0),
     ("completion", "best_of", 2), ("completion", "echo", 1),
 ])
 def test_an_unsupported_parameter_that_asks_for_something_is_still_refused(kind, name, value):

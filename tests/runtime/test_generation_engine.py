@@ -414,6 +414,21 @@ def test_top_k_one_samples_the_greedy_tokens(genai_folder):
 
 
 @pytest.mark.slow
+def test_a_logit_bias_forces_or_forbids_tokens_and_a_token_outside_the_vocabulary_is_refused():
+    from tests.llm_serving import genai_folder as built
+
+    ids = [0, 300, 301, 302, 303]
+    with Engine(built("llama"), max_batch=2) as engine:
+        plain = generate(engine, ids, max_new_tokens=12, min_new_tokens=12).tokens
+        assert generate(engine, ids, max_new_tokens=12, logit_bias=[(77, 100)]).tokens == [77] * 12
+        banned = generate(engine, ids, max_new_tokens=12, min_new_tokens=12,
+                          logit_bias=[(t, -100) for t in set(plain)]).tokens  # fmt: skip
+        assert not set(banned) & set(plain)
+        with pytest.raises(ValueError, match="logit_bias names token 512"):
+            engine.submit(GenerationRequest(prompt_ids=ids, on_event=Collector(), logit_bias=[(512, 1)]))
+
+
+@pytest.mark.slow
 def test_penalties_give_what_onnxruntime_genai_gives_on_the_penalised_logits():
     from tests.llm_serving import genai_folder as built
     from tests.llm_serving import greedy_tokens
@@ -433,6 +448,8 @@ def test_penalties_lower_the_logits_of_tokens_already_generated_as_openai_define
     assert picks(4) == [0, 0, 0, 0]
     assert picks(4, frequency_penalty=0.5) == [0, 1, 0, 1]  # minus 0.5 per time generated
     assert picks(3, presence_penalty=0.15) == [0, 1, 0]  # minus 0.15 once generated at all
+    assert picks(2, logit_bias=((2, 2.5),)) == [2, 2]  # 0.0 + 2.5 beats 2.0
+    assert picks(2, logit_bias=((0, -100), (1, -100))) == [2, 2]
 
 
 def draws(logits: list[float], n: int = 4000, **params) -> np.ndarray:

@@ -64,8 +64,9 @@ class GenerationRequest:
     holds off end-of-sequence ids until that many tokens were generated (stop strings still stop).
     Sampling: greedy when ``do_sample`` is False or ``temperature`` is 0, else temperature, then
     ``top_k`` (0 = no limit), then ``top_p``, drawn with ``numpy.random.default_rng(seed)``
-    (``seed=None``: fresh entropy), after OpenAI's ``presence_penalty`` and ``frequency_penalty``
-    (-2 to 2, on the tokens generated so far); see sampling.py. ``fairness_key`` groups requests (e.g. the
+    (``seed=None``: fresh entropy), after OpenAI's ``logit_bias`` ((token id, -100 to 100) pairs),
+    ``presence_penalty`` and ``frequency_penalty`` (-2 to 2, on the tokens generated so far); see
+    sampling.py. ``fairness_key`` groups requests (e.g. the
     buyer organization): waiting requests are admitted round-robin across keys.
     """
 
@@ -80,6 +81,7 @@ class GenerationRequest:
     do_sample: bool = True
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logit_bias: Sequence[tuple[int, float]] = ()
     stop: Sequence[str] = ()
     fairness_key: Hashable = None
 
@@ -87,7 +89,8 @@ class GenerationRequest:
         """The validated sampling parameters (ValueError if they are not)."""
         return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=self.seed,
                               do_sample=self.do_sample, presence_penalty=self.presence_penalty,
-                              frequency_penalty=self.frequency_penalty)  # fmt: skip
+                              frequency_penalty=self.frequency_penalty,
+                              logit_bias=tuple((token, bias) for token, bias in self.logit_bias))  # fmt: skip
 
     def checked_prompt(self, *, vocab_size: int, max_length: int) -> np.ndarray:
         """The prompt as int64 ids once every field was checked; ValueError says what is wrong."""
@@ -113,7 +116,9 @@ class GenerationRequest:
             raise ValueError("stop must be a list of non-empty strings")
         if len(self.stop) > MAX_STOP_STRINGS:
             raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings are allowed")
-        self.sampling()
+        outside = [token for token, _ in self.sampling().logit_bias if token >= vocab_size]
+        if outside:
+            raise ValueError(f"logit_bias names token {outside[0]}, but this model's token ids are 0 to {vocab_size - 1}")
         return prompt.astype(np.int64)
 
 

@@ -8,9 +8,9 @@ sums to at least ``top_p``), and one token is drawn with the request's own
 ``numpy.random.Generator``. The draw depends only on that row's logits and that generator, so a
 seed reproduces the same tokens whatever else shares the batch.
 
-Before either, OpenAI's presence and frequency penalties: a token already generated ``c`` times
-in this completion (not the prompt, as vLLM counts) loses ``c * frequency_penalty +
-presence_penalty`` from its logit.
+Before either, OpenAI's adjustments of the logits: ``logit_bias`` adds its value (-100 to 100) to
+its token's logit, and a token already generated ``c`` times in this completion (not the prompt,
+as vLLM counts) loses ``c * frequency_penalty + presence_penalty``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class SamplingParams:
     do_sample: bool = True
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
 
     def __post_init__(self) -> None:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, int | float) \
@@ -55,6 +56,11 @@ class SamplingParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not -2 <= value <= 2:
                 raise ValueError(f"{name} must be a number from -2 to 2, got {value!r}")
+        for token, bias in self.logit_bias:
+            if isinstance(token, bool) or not isinstance(token, int) or token < 0:
+                raise ValueError(f"logit_bias keys must be token ids, got {token!r}")
+            if isinstance(bias, bool) or not isinstance(bias, int | float) or not -100 <= bias <= 100:
+                raise ValueError(f"logit_bias values must be numbers from -100 to 100, got {bias!r}")
 
     @property
     def greedy(self) -> bool:
@@ -72,10 +78,15 @@ class Sampler:
         self.params = params
         self._rng = None if params.greedy else np.random.default_rng(params.seed)
         self._counts: dict[int, int] = {}  # tokens generated so far, kept only when penalized
+        bias = dict(params.logit_bias)  # a token named twice: its last value, as in a JSON object
+        self._bias_ids = np.fromiter(bias, np.int64, len(bias))
+        self._bias = np.fromiter(bias.values(), np.float64, len(bias))
 
     def __call__(self, logits: np.ndarray) -> int:
-        """The next token id from a 1-D row of logits (float32 or float16; penalties are applied
-        to the row in place)."""
+        """The next token id from a 1-D row of logits (float32 or float16; bias and penalties
+        are applied to the row in place)."""
+        if len(self._bias_ids):
+            logits[self._bias_ids] = (logits[self._bias_ids].astype(np.float64) + self._bias).astype(logits.dtype)
         if self._counts:
             self._penalize(logits)
         best = int(np.argmax(logits))

@@ -3,7 +3,7 @@
     authenticate key (scope `inference`)           -> 401 / 403 / 429 (refused keys from one address)
     resolve `vendor.model[@version][:int4]`         -> 404 for what the caller may not see; 400 not an LLM
     entitlement, per-second rate limits            -> 403 / 429 (inference.serving.gateway.admit)
-    prompt ids: chat template + tokenizer          -> 400 naming the parameter
+    logit_bias ids, prompt ids (template, tokenizer) -> 400 naming the parameter
     context length: prompt, max_tokens             -> 400 (OpenAI's context_length_exceeded)
     requests and tokens per minute, per key        -> 429 with Retry-After and RateLimit headers
     reserve prompt + max_tokens at the plan's prices -> 402 spend cap / 429 quota; nothing generated
@@ -125,6 +125,7 @@ def _start(*, api_key: ApiKey, params: GenerationParams) -> Call:
     if variant == "int4" and not version.int4_artifact:
         raise OpenAIError(404, f"Version {version.version} of {base} has no int4 variant; call {base} for fp32.",
                           param="model", code="model_not_found")
+    _check_logit_bias(params=params, vocab_size=int(signature.get("vocab_size") or 0))
     ids = prompt_ids(version=version, params=params)
     context = int(signature.get("context_length") or 0)
     max_tokens = _max_tokens(params=params, prompt=len(ids), context=context)
@@ -144,6 +145,13 @@ def _start(*, api_key: ApiKey, params: GenerationParams) -> Call:
         call.abandon()
         raise
     return call
+
+
+def _check_logit_bias(*, params: GenerationParams, vocab_size: int) -> None:
+    outside = [token for token, _ in params.logit_bias if vocab_size and token >= vocab_size]
+    if outside:
+        raise OpenAIError(400, f"logit_bias names token {outside[0]}, but this model's token ids are 0 to "
+                               f"{vocab_size - 1}.", param="logit_bias")  # fmt: skip
 
 
 def _max_tokens(*, params: GenerationParams, prompt: int, context: int) -> int:

@@ -15,7 +15,7 @@ from inference.runtime.chat import ROLES
 from inference.serving.v1.errors import OpenAIError
 
 COMMON = {"model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
-          "n", "user", "presence_penalty", "frequency_penalty"}
+          "n", "user", "presence_penalty", "frequency_penalty", "logit_bias"}
 CHAT_ONLY = {"messages", "max_completion_tokens"}
 COMPLETION_ONLY = {"prompt"}
 # OpenAI parameters this API knows and does not offer, with what to do instead.
@@ -23,7 +23,7 @@ UNSUPPORTED = {
     "logprobs": "log probabilities are not returned", "top_logprobs": "log probabilities are not returned",
     "tools": "tool calling is not offered", "tool_choice": "tool calling is not offered",
     "functions": "function calling is not offered", "function_call": "function calling is not offered",
-    "response_format": "structured output is not offered", "logit_bias": "logit bias is not offered",
+    "response_format": "structured output is not offered",
     "echo": "echo is not offered", "suffix": "suffix is not offered", "best_of": "best_of is not offered",
     "parallel_tool_calls": "tool calling is not offered", "audio": "audio is not offered",
     "modalities": "only text is offered", "prediction": "predicted outputs are not offered",
@@ -31,15 +31,16 @@ UNSUPPORTED = {
     "store": "completions are never stored", "web_search_options": "web search is not offered",
 }
 # Values of those parameters that ask for nothing beyond what this API does anyway. Many clients
-# send them on every request (`logprobs: false`, `logit_bias: {}`, `response_format: text`),
+# send them on every request (`logprobs: false`, `tool_choice: none`, `response_format: text`),
 # so they are accepted; a null is accepted for any of them. Compared with their types, so that
 # `logprobs: 0` (on /v1/completions: the chosen token's log probability) is not taken for false.
 NEUTRAL = {
-    "logprobs": (False,), "top_logprobs": (0,), "logit_bias": ({},), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
+    "logprobs": (False,), "top_logprobs": (0,), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
     "function_call": ("none",), "response_format": ({"type": "text"},), "modalities": (["text"],),
     "store": (False,), "service_tier": ("auto", "default"),
 }
 MAX_STOP = 4
+MAX_LOGIT_BIAS = 300  # OpenAI's limit
 MAX_PROMPT_CHARS = 1_000_000
 
 
@@ -57,6 +58,7 @@ class GenerationParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logit_bias: list[tuple[int, float]] = field(default_factory=list)
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
@@ -65,7 +67,8 @@ class GenerationParams:
         # OpenAI takes any 64-bit seed; numpy's generators take non-negative ones: the same bits.
         seed = None if self.seed is None else self.seed % 2**64
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "seed": seed,
-                "presence_penalty": self.presence_penalty, "frequency_penalty": self.frequency_penalty}
+                "presence_penalty": self.presence_penalty, "frequency_penalty": self.frequency_penalty,
+                "logit_bias": self.logit_bias}
 
 
 def _bad(message: str, param: str | None, code: str = "invalid_value") -> OpenAIError:
@@ -119,6 +122,7 @@ def parse(body: Any, *, kind: str) -> GenerationParams:
     params.seed = _integer(body, "seed", -(2**63), 2**63 - 1)
     params.presence_penalty = _number(body, "presence_penalty", -2, 2, 0.0)
     params.frequency_penalty = _number(body, "frequency_penalty", -2, 2, 0.0)
+    params.logit_bias = _logit_bias(body.get("logit_bias"))
     params.stop = _stop(body.get("stop"))
     params.stream = _flag(body, "stream")
     params.include_usage = _stream_options(body, params.stream)
@@ -135,6 +139,24 @@ def parse(body: Any, *, kind: str) -> GenerationParams:
         params.max_tokens = 16 if max_tokens is None else max_tokens  # OpenAI's default for completions
         params.prompt = _prompt(body.get("prompt"))
     return params
+
+
+def _logit_bias(value: Any) -> list[tuple[int, float]]:
+    """OpenAI's map of token ids (as strings) to a number from -100 to 100 added to the logit."""
+    if value is None:
+        return []
+    example = 'e.g. {"50256": -100} to forbid token 50256 or {"50256": 100} to force it'
+    if not isinstance(value, dict) or len(value) > MAX_LOGIT_BIAS:
+        raise _bad(f"'logit_bias' maps up to {MAX_LOGIT_BIAS} token ids to numbers from -100 to 100, {example}.",
+                   "logit_bias")  # fmt: skip
+    pairs = []
+    for token, bias in value.items():
+        if not (isinstance(token, str) and token.isascii() and token.isdigit()):
+            raise _bad(f"'logit_bias' keys are token ids written as strings, {example}; got {token!r}.", "logit_bias")
+        if isinstance(bias, bool) or not isinstance(bias, int | float) or not -100 <= bias <= 100:
+            raise _bad(f"'logit_bias' values are numbers from -100 to 100; token {token} has {bias!r}.", "logit_bias")
+        pairs.append((int(token), float(bias)))
+    return pairs
 
 
 def _neutral(name: str, value: Any) -> bool:

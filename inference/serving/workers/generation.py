@@ -247,7 +247,9 @@ class Generation:
             temperature=sampling.get("temperature", 1.0), top_p=sampling.get("top_p", 1.0),
             top_k=sampling.get("top_k", 0), seed=sampling.get("seed"),
             presence_penalty=sampling.get("presence_penalty", 0.0),
-            frequency_penalty=sampling.get("frequency_penalty", 0.0), fairness_key=message.get("fairness"),
+            frequency_penalty=sampling.get("frequency_penalty", 0.0),
+            logit_bias=[(int(token), bias) for token, bias in sampling.get("logit_bias") or ()],
+            fairness_key=message.get("fairness"),
             on_event=on_event,
         )
         loaded.active.add(request_id)
