@@ -35,9 +35,9 @@ UNSUPPORTED = {
 # so they are accepted; a null is accepted for any of them. Compared with their types, so that
 # `logprobs: 0` (on /v1/completions: the chosen token's log probability) is not taken for false.
 NEUTRAL = {
-    "logprobs": (False,), "top_logprobs": (0,), "echo": (False,), "suffix": ("",), "best_of": (1,), "tool_choice": ("none",),
-    "function_call": ("none",), "response_format": ({"type": "text"},), "modalities": (["text"],),
-    "store": (False,), "service_tier": ("auto", "default"),
+    "logprobs": (False,), "top_logprobs": (0,), "echo": (False,), "suffix": ("",), "best_of": (1,),
+    "tool_choice": ("none",), "function_call": ("none",), "response_format": ({"type": "text"},),
+    "modalities": (["text"],), "store": (False,), "service_tier": ("auto", "default"),
 }
 MAX_STOP = 4
 MAX_LOGIT_BIAS = 300  # OpenAI's limit
