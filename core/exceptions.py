@@ -19,8 +19,8 @@ from core.errors import ApplicationError
 
 logger = logging.getLogger("modelbay.errors")
 
-# Redis (counters, caches, the broker) restarting or unreachable: the request failed as a whole
-# (its transaction rolled back) and can be sent again as it is, so 503 with Retry-After, not 500.
+# Redis (counters, caches, the broker) restarting or unreachable: a passing fault, and the service
+# that met it rolled its transaction back, so 503 with Retry-After (send it again), not 500.
 BACKEND_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnavailable)
 UNAVAILABLE_MESSAGE = "A service Modelbay depends on is restarting or unreachable; retry in a few seconds."
 RETRY_AFTER_SECONDS = 5
