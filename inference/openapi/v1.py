@@ -47,6 +47,15 @@ COMMON_PROPERTIES: dict[str, Any] = {
                "description": "Answer as server-sent events (text/event-stream), ending with `data: [DONE]`."},
     "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}},
                        "description": "With stream: a last chunk carrying `usage`."},
+    "presence_penalty": {**_NUMBER, "minimum": -2, "maximum": 2, "default": 0,
+                         "description": "Subtracted once from the logit of every token the completion holds already."},
+    "frequency_penalty": {**_NUMBER, "minimum": -2, "maximum": 2, "default": 0,
+                          "description": "Subtracted from a token's logit once for each time the completion holds it."},
+    "logit_bias": {"type": "object", "maxProperties": 300,
+                   "additionalProperties": {**_NUMBER, "minimum": -100, "maximum": 100},
+                   "example": {"77": -100},
+                   "description": "Token ids (as strings) to a number added to their logit: -100 forbids the token, "
+                                  "100 forces it. An id outside the model's vocabulary is a 400."},
     "n": {"type": "integer", "enum": [1], "description": "Only 1: send n requests for n answers."},
     "user": {"type": "string", "description": "Accepted and ignored."},
 }
