@@ -17,10 +17,10 @@ import smtplib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from celery import current_app
 from django.core.mail import send_mail
 from django.db import transaction
-from kombu.exceptions import OperationalError
+
+from core.queueing import send
 
 log = logging.getLogger("modelbay.mail")
 
@@ -55,11 +55,9 @@ def email_after_commit(*, subject: str, message: str, recipients: list[str]) -> 
 
 
 def email_later(*, subject: str, message: str, recipients: list[str], countdown: int = 60) -> None:
-    try:
-        current_app.send_task(SEND_TASK, kwargs={"subject": subject, "message": message, "recipients": recipients},
-                              countdown=countdown, ignore_result=True)  # fmt: skip
-    except OperationalError as exc:  # the broker is away too: nothing left to keep it in
-        log.error("email lost: mail server and broker both unavailable (%s)", type(exc).__name__)
+    # In kwargs, which core.queueing never logs. The broker away too: nothing left to keep it in.
+    send(SEND_TASK, kwargs={"subject": subject, "message": message, "recipients": recipients}, countdown=countdown,
+         unsent=lambda: log.error("email lost: mail server and broker both unavailable"))
 
 
 @contextmanager

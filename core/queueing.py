@@ -18,17 +18,22 @@ from kombu.exceptions import OperationalError
 log = logging.getLogger("modelbay.queueing")
 
 
+def send(name: str, *, args: list | tuple = (), kwargs: dict | None = None, countdown: float | None = None,
+         unsent: Callable[[], None] | None = None) -> bool:
+    """Sends task `name` now; False (logged, `unsent` called) when the broker cannot take it.
+    Only the name and the positional args are logged: keep anything private in kwargs."""
+    try:
+        # ignore_result: nobody waits on these here, so the result store (the same Redis)
+        # is neither subscribed to nor a second way for the send to fail.
+        current_app.send_task(name, args=list(args), kwargs=kwargs, countdown=countdown, ignore_result=True)
+        return True
+    except OperationalError as exc:  # kombu's wrapper for every broker connection error
+        log.warning("broker unavailable, %s%s not sent: %s", name, tuple(args), type(exc).__name__)
+        if unsent is not None:
+            unsent()
+        return False
+
+
 def send_after_commit(name: str, *, args: list, unsent: Callable[[], None] | None = None) -> None:
-    """Sends task `name` after the current transaction commits; see the module docstring."""
-
-    def send() -> None:
-        try:
-            # ignore_result: nobody waits on these here, so the result store (the same Redis)
-            # is neither subscribed to nor a second way for the send to fail.
-            current_app.send_task(name, args=args, ignore_result=True)
-        except OperationalError as exc:  # kombu's wrapper for every broker connection error
-            log.warning("broker unavailable, %s%s left for its sweep: %s", name, tuple(args), type(exc).__name__)
-            if unsent is not None:
-                unsent()
-
-    transaction.on_commit(send)
+    """`send` after the current transaction commits; see the module docstring."""
+    transaction.on_commit(lambda: send(name, args=args, unsent=unsent))

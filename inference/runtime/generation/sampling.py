@@ -77,6 +77,7 @@ class Sampler:
     def __init__(self, params: SamplingParams) -> None:
         self.params = params
         self._rng = None if params.greedy else np.random.default_rng(params.seed)
+        self._penalized = params.penalized
         self._counts: dict[int, int] = {}  # tokens generated so far, kept only when penalized
         bias = dict(params.logit_bias)  # a token named twice: its last value, as in a JSON object
         self._bias_ids = np.fromiter(bias, np.int64, len(bias))
@@ -93,7 +94,7 @@ class Sampler:
         if not math.isfinite(float(logits[best])):
             raise FloatingPointError("the model produced non-finite logits")
         token = best if self._rng is None else self._draw(logits)
-        if self.params.penalized:
+        if self._penalized:
             self._counts[token] = self._counts.get(token, 0) + 1
         return token
 
